@@ -1,0 +1,412 @@
+//! The OTLP/HTTP JSON form of audit records (`ExportLogsServiceRequest`), so any
+//! OpenTelemetry collector can receive them, and the reverse mapping the jitgate collector
+//! uses.
+//!
+//! Attribute names follow the OpenTelemetry semantic conventions where one exists
+//! (`http.request.method`, `url.path`, `http.response.status_code`, `client.address`,
+//! `server.address`, `user_agent.original`, `enduser.id`, `gen_ai.request.model`,
+//! `gen_ai.usage.input_tokens` / `output_tokens`, `http.request.body.size`,
+//! `http.response.body.size`); the rest live under `jitgate.`. OTLP JSON encodes 64-bit
+//! integers as strings, as the protobuf JSON mapping requires.
+
+use std::fmt;
+
+use serde_json::{json, Map, Value};
+
+use super::record::{AuditDecision, AuditRecord};
+
+/// Attribute names, in one place.
+pub mod names {
+    /// `allow` / `deny`.
+    pub const DECISION: &str = "jitgate.decision";
+    /// Reason code.
+    pub const REASON: &str = "jitgate.reason";
+    /// Route name.
+    pub const ROUTE: &str = "jitgate.route";
+    /// Grant id.
+    pub const GRANT_ID: &str = "jitgate.grant.id";
+    /// Subject.
+    pub const SUBJECT: &str = "enduser.id";
+    /// Client id.
+    pub const CLIENT_ID: &str = "jitgate.client.id";
+    /// Approvers (string array).
+    pub const APPROVERS: &str = "jitgate.grant.approvers";
+    /// Break-glass flag.
+    pub const BREAK_GLASS: &str = "jitgate.grant.break_glass";
+    /// Granted scopes (string array).
+    pub const SCOPES_GRANTED: &str = "jitgate.scopes.granted";
+    /// Required scope.
+    pub const SCOPE_REQUIRED: &str = "jitgate.scope.required";
+    /// Token digest.
+    pub const TOKEN_DIGEST: &str = "jitgate.token.digest";
+    /// Stream id.
+    pub const STREAM_ID: &str = "jitgate.stream.id";
+    /// Sequence number.
+    pub const SEQUENCE: &str = "jitgate.stream.sequence";
+    /// HTTP method.
+    pub const METHOD: &str = "http.request.method";
+    /// Authority.
+    pub const AUTHORITY: &str = "server.address";
+    /// Path.
+    pub const PATH: &str = "url.path";
+    /// Model.
+    pub const MODEL: &str = "gen_ai.request.model";
+    /// Status.
+    pub const STATUS: &str = "http.response.status_code";
+    /// Duration in milliseconds.
+    pub const DURATION_MS: &str = "jitgate.duration_ms";
+    /// Request body size.
+    pub const REQUEST_BYTES: &str = "http.request.body.size";
+    /// Response body size.
+    pub const RESPONSE_BYTES: &str = "http.response.body.size";
+    /// Client address.
+    pub const CLIENT_ADDRESS: &str = "client.address";
+    /// User agent.
+    pub const USER_AGENT: &str = "user_agent.original";
+    /// Request id.
+    pub const REQUEST_ID: &str = "jitgate.request.id";
+    /// Input tokens.
+    pub const INPUT_TOKENS: &str = "gen_ai.usage.input_tokens";
+    /// Output tokens.
+    pub const OUTPUT_TOKENS: &str = "gen_ai.usage.output_tokens";
+}
+
+/// OTLP severity numbers used: INFO for allowed requests, WARN for denials.
+const SEVERITY_INFO: u8 = 9;
+const SEVERITY_WARN: u8 = 13;
+
+/// Who is sending records, for the OTLP resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resource {
+    /// `service.name`.
+    pub service_name: String,
+    /// `service.instance.id`.
+    pub instance_id: String,
+}
+
+/// A log record that is not a valid jitgate audit record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordError {
+    /// The attribute (or field) at fault.
+    pub field: String,
+    /// What is wrong.
+    pub problem: &'static str,
+}
+
+impl fmt::Display for RecordError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.problem)
+    }
+}
+
+impl std::error::Error for RecordError {}
+
+impl AuditRecord {
+    /// The record as one OTLP JSON `LogRecord`.
+    pub fn to_otlp_log_record(&self) -> Value {
+        let mut attributes = Vec::with_capacity(28);
+        let mut string = |key: &str, value: &str| {
+            attributes.push(json!({"key": key, "value": {"stringValue": value}}))
+        };
+        string(names::DECISION, self.decision.as_str());
+        string(names::REASON, &self.reason);
+        string(names::STREAM_ID, &self.stream_id);
+        string(names::METHOD, &self.method);
+        string(names::AUTHORITY, &self.authority);
+        string(names::PATH, &self.path);
+        let optional = [
+            (names::ROUTE, &self.route),
+            (names::GRANT_ID, &self.grant_id),
+            (names::SUBJECT, &self.subject),
+            (names::CLIENT_ID, &self.client_id),
+            (names::SCOPE_REQUIRED, &self.scope_required),
+            (names::TOKEN_DIGEST, &self.token_digest),
+            (names::MODEL, &self.model),
+            (names::CLIENT_ADDRESS, &self.client_address),
+            (names::USER_AGENT, &self.user_agent),
+            (names::REQUEST_ID, &self.request_id),
+        ];
+        for (key, value) in optional {
+            if let Some(value) = value {
+                string(key, value);
+            }
+        }
+        let mut int = |key: &str, value: u64| {
+            attributes.push(json!({"key": key, "value": {"intValue": value.to_string()}}))
+        };
+        int(names::SEQUENCE, self.sequence);
+        int(names::STATUS, u64::from(self.status));
+        int(names::DURATION_MS, self.duration_ms);
+        int(names::REQUEST_BYTES, self.request_bytes);
+        int(names::RESPONSE_BYTES, self.response_bytes);
+        if let Some(tokens) = self.input_tokens {
+            int(names::INPUT_TOKENS, tokens);
+        }
+        if let Some(tokens) = self.output_tokens {
+            int(names::OUTPUT_TOKENS, tokens);
+        }
+        attributes
+            .push(json!({"key": names::BREAK_GLASS, "value": {"boolValue": self.break_glass}}));
+        let array = |values: &[String]| json!({"arrayValue": {"values": values.iter().map(|v| json!({"stringValue": v})).collect::<Vec<_>>()}});
+        attributes.push(json!({"key": names::APPROVERS, "value": array(&self.approvers)}));
+        attributes
+            .push(json!({"key": names::SCOPES_GRANTED, "value": array(&self.scopes_granted)}));
+
+        let (severity_number, severity_text) = match self.decision {
+            AuditDecision::Allow => (SEVERITY_INFO, "INFO"),
+            AuditDecision::Deny => (SEVERITY_WARN, "WARN"),
+        };
+        json!({
+            "timeUnixNano": self.time_unix_nano.to_string(),
+            "observedTimeUnixNano": self.time_unix_nano.to_string(),
+            "severityNumber": severity_number,
+            "severityText": severity_text,
+            "eventName": "jitgate.request",
+            "body": {"stringValue": format!("{} {} {} {}", self.decision.as_str(), self.method, self.path, self.reason)},
+            "attributes": attributes,
+        })
+    }
+
+    /// Reads a record back from an OTLP JSON `LogRecord`. Integers may be JSON strings (the
+    /// canonical form) or numbers; unknown attributes are ignored.
+    pub fn from_otlp_log_record(record: &Value) -> Result<AuditRecord, RecordError> {
+        let attributes = attribute_map(record)?;
+        let text = |key: &str| -> Option<String> {
+            attributes
+                .get(key)
+                .and_then(|v| v.get("stringValue"))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        let required_text = |key: &str| text(key).ok_or_else(|| missing(key));
+        let int = |key: &str| -> Result<Option<u64>, RecordError> {
+            match attributes.get(key).and_then(|v| v.get("intValue")) {
+                None => Ok(None),
+                Some(Value::String(s)) => s.parse().map(Some).map_err(|_| bad(key)),
+                Some(Value::Number(n)) => n.as_u64().map(Some).ok_or_else(|| bad(key)),
+                Some(_) => Err(bad(key)),
+            }
+        };
+        let strings = |key: &str| -> Vec<String> {
+            attributes
+                .get(key)
+                .and_then(|v| v.pointer("/arrayValue/values"))
+                .and_then(Value::as_array)
+                .map(|values| {
+                    values
+                        .iter()
+                        .filter_map(|v| {
+                            v.get("stringValue")
+                                .and_then(Value::as_str)
+                                .map(str::to_owned)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let time = match record.get("timeUnixNano") {
+            Some(Value::String(s)) => s.parse().map_err(|_| bad("timeUnixNano"))?,
+            Some(Value::Number(n)) => n.as_u64().ok_or_else(|| bad("timeUnixNano"))?,
+            _ => return Err(missing("timeUnixNano")),
+        };
+        let decision = AuditDecision::parse(&required_text(names::DECISION)?)
+            .ok_or_else(|| bad(names::DECISION))?;
+        let status = int(names::STATUS)?.ok_or_else(|| missing(names::STATUS))?;
+        Ok(AuditRecord {
+            time_unix_nano: time,
+            stream_id: required_text(names::STREAM_ID)?,
+            sequence: int(names::SEQUENCE)?.ok_or_else(|| missing(names::SEQUENCE))?,
+            decision,
+            reason: required_text(names::REASON)?,
+            route: text(names::ROUTE),
+            grant_id: text(names::GRANT_ID),
+            subject: text(names::SUBJECT),
+            client_id: text(names::CLIENT_ID),
+            approvers: strings(names::APPROVERS),
+            break_glass: attributes
+                .get(names::BREAK_GLASS)
+                .and_then(|v| v.get("boolValue"))
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            scopes_granted: strings(names::SCOPES_GRANTED),
+            scope_required: text(names::SCOPE_REQUIRED),
+            token_digest: text(names::TOKEN_DIGEST),
+            method: required_text(names::METHOD)?,
+            authority: text(names::AUTHORITY).unwrap_or_default(),
+            path: required_text(names::PATH)?,
+            model: text(names::MODEL),
+            status: u16::try_from(status).map_err(|_| bad(names::STATUS))?,
+            duration_ms: int(names::DURATION_MS)?.unwrap_or(0),
+            request_bytes: int(names::REQUEST_BYTES)?.unwrap_or(0),
+            response_bytes: int(names::RESPONSE_BYTES)?.unwrap_or(0),
+            client_address: text(names::CLIENT_ADDRESS),
+            user_agent: text(names::USER_AGENT),
+            request_id: text(names::REQUEST_ID),
+            input_tokens: int(names::INPUT_TOKENS)?,
+            output_tokens: int(names::OUTPUT_TOKENS)?,
+        })
+    }
+}
+
+/// Wraps log records in an `ExportLogsServiceRequest` for `POST /v1/logs`.
+pub fn export_logs_request(
+    resource: &Resource,
+    scope_version: &str,
+    records: &[AuditRecord],
+) -> Value {
+    json!({
+        "resourceLogs": [{
+            "resource": {"attributes": [
+                {"key": "service.name", "value": {"stringValue": resource.service_name}},
+                {"key": "service.instance.id", "value": {"stringValue": resource.instance_id}},
+            ]},
+            "scopeLogs": [{
+                "scope": {"name": "jitgate", "version": scope_version},
+                "logRecords": records.iter().map(AuditRecord::to_otlp_log_record).collect::<Vec<_>>(),
+            }],
+        }]
+    })
+}
+
+fn attribute_map(record: &Value) -> Result<Map<String, Value>, RecordError> {
+    let list = record
+        .get("attributes")
+        .and_then(Value::as_array)
+        .ok_or_else(|| missing("attributes"))?;
+    let mut map = Map::new();
+    for attribute in list {
+        let key = attribute
+            .get("key")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad("attributes"))?;
+        let value = attribute.get("value").cloned().ok_or_else(|| bad(key))?;
+        if map.insert(key.to_owned(), value).is_some() {
+            return Err(RecordError {
+                field: key.to_owned(),
+                problem: "attribute repeated",
+            });
+        }
+    }
+    Ok(map)
+}
+
+fn missing(field: &str) -> RecordError {
+    RecordError {
+        field: field.to_owned(),
+        problem: "missing",
+    }
+}
+
+fn bad(field: &str) -> RecordError {
+    RecordError {
+        field: field.to_owned(),
+        problem: "wrong type or value",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> AuditRecord {
+        AuditRecord {
+            time_unix_nano: 1_767_225_600_123_456_789,
+            stream_id: "vm-1".into(),
+            sequence: 42,
+            decision: AuditDecision::Allow,
+            reason: "granted".into(),
+            route: Some("chat".into()),
+            grant_id: Some("g-1".into()),
+            subject: Some("alice@example.com".into()),
+            client_id: Some("agent-7".into()),
+            approvers: vec!["bob".into()],
+            break_glass: false,
+            scopes_granted: vec!["inference:llama*".into()],
+            scope_required: Some("inference:llama-3".into()),
+            token_digest: Some("sha256:00".into()),
+            method: "POST".into(),
+            authority: "gw.test".into(),
+            path: "/v1/chat/completions".into(),
+            model: Some("llama-3".into()),
+            status: 200,
+            duration_ms: 12,
+            request_bytes: 100,
+            response_bytes: 300,
+            client_address: Some("127.0.0.1".into()),
+            user_agent: Some("curl/8".into()),
+            request_id: Some("r-1".into()),
+            input_tokens: Some(11),
+            output_tokens: Some(22),
+        }
+    }
+
+    #[test]
+    fn round_trips_through_otlp_json() {
+        let record = sample();
+        let log = record.to_otlp_log_record();
+        assert_eq!(log["timeUnixNano"], "1767225600123456789");
+        assert_eq!(log["severityText"], "INFO");
+        assert_eq!(AuditRecord::from_otlp_log_record(&log).unwrap(), record);
+    }
+
+    #[test]
+    fn uses_semantic_convention_names() {
+        let log = sample().to_otlp_log_record();
+        let keys: Vec<&str> = log["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["key"].as_str().unwrap())
+            .collect();
+        for key in [
+            "enduser.id",
+            "http.request.method",
+            "url.path",
+            "http.response.status_code",
+            "client.address",
+            "gen_ai.request.model",
+            "gen_ai.usage.input_tokens",
+            "gen_ai.usage.output_tokens",
+        ] {
+            assert!(keys.contains(&key), "{key}");
+        }
+    }
+
+    #[test]
+    fn export_request_carries_the_resource() {
+        let resource = Resource {
+            service_name: "jitgate-filter".into(),
+            instance_id: "i-1".into(),
+        };
+        let request = export_logs_request(&resource, "0.1.0", &[sample()]);
+        assert_eq!(
+            request.pointer("/resourceLogs/0/resource/attributes/0/value/stringValue"),
+            Some(&json!("jitgate-filter"))
+        );
+        assert_eq!(
+            request
+                .pointer("/resourceLogs/0/scopeLogs/0/logRecords")
+                .and_then(Value::as_array)
+                .map(Vec::len),
+            Some(1)
+        );
+    }
+
+    #[test]
+    fn refuses_incomplete_or_repeated_attributes() {
+        let mut log = sample().to_otlp_log_record();
+        let attributes = log["attributes"].as_array_mut().unwrap();
+        attributes.retain(|a| a["key"] != names::STREAM_ID);
+        assert_eq!(
+            AuditRecord::from_otlp_log_record(&log).unwrap_err().field,
+            names::STREAM_ID
+        );
+        let mut log = sample().to_otlp_log_record();
+        let first = log["attributes"][0].clone();
+        log["attributes"].as_array_mut().unwrap().push(first);
+        assert_eq!(
+            AuditRecord::from_otlp_log_record(&log).unwrap_err().problem,
+            "attribute repeated"
+        );
+    }
+}

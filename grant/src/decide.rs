@@ -1,0 +1,217 @@
+//! `decide`: the one function that turns a request, a token, the trusted keys, the
+//! revocation view and the current time into allow or deny, with the reason and the grant
+//! facts the audit record needs. Every host calls this and nothing else to decide.
+//!
+//! Order of checks, and why:
+//! 1. the path must be in normal form, else nothing below can be trusted to match;
+//! 2. a public route needs nothing more;
+//! 3. the token: present and single, then fully verified, then not revoked — so an
+//!    unauthenticated caller learns nothing about routes or models (always 401 first);
+//! 4. the route: no match → `no_route` (or any valid grant, if configured);
+//! 5. the required scope, filled from the body's `model` when the route says so. If the
+//!    host has not read the body yet, the answer is [`Outcome::NeedModel`]: the host buffers
+//!    the body only for callers that already passed 1–4, then asks again.
+
+use std::sync::Arc;
+
+use crate::cache::VerificationCache;
+use crate::jwks::KeySet;
+use crate::policy::{Policy, Unmatched};
+use crate::reason::Reason;
+use crate::revocation::RevocationView;
+use crate::route::RouteAction;
+use crate::scope::any_covers;
+use crate::time::UnixTime;
+use crate::verify::{verify_token, VerifiedGrant};
+
+/// The grant token as the host found it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenInput<'a> {
+    /// No credential.
+    Missing,
+    /// Exactly one token.
+    Present(&'a str),
+    /// More than one credential header or token: refused, never guessed between.
+    Duplicate,
+}
+
+/// What the host knows about the body's `model`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelFact<'a> {
+    /// The body has not been read (yet).
+    Unread,
+    /// The body named this model.
+    Named(&'a str),
+    /// The body could not yield a model, for this reason (`model_missing`,
+    /// `body_not_json`, `body_too_large`, `unsupported_media_type`, …).
+    Unusable(Reason),
+}
+
+/// The request facts a decision depends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestFacts<'a> {
+    /// HTTP method, uppercase.
+    pub method: &'a str,
+    /// `:path`, including any query string.
+    pub path: &'a str,
+    /// The body's model, if read.
+    pub model: ModelFact<'a>,
+}
+
+/// Everything `decide` needs.
+pub struct DecisionInputs<'a> {
+    /// The policy.
+    pub policy: &'a Policy,
+    /// The request.
+    pub request: RequestFacts<'a>,
+    /// The token as found.
+    pub token: TokenInput<'a>,
+    /// Trusted verification keys.
+    pub keys: &'a KeySet,
+    /// Revoked grants.
+    pub revocations: &'a dyn RevocationView,
+    /// The current time.
+    pub now: UnixTime,
+}
+
+/// Allow, deny, or read the body first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Let the request through.
+    Allow,
+    /// Refuse it with the reason's response.
+    Deny,
+    /// Everything up to the scope check passed; the scope depends on the body's `model`.
+    NeedModel,
+}
+
+/// The result of `decide`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// What to do.
+    pub outcome: Outcome,
+    /// Why.
+    pub reason: Reason,
+    /// The verified grant, when the token verified (also on later denials).
+    pub grant: Option<Arc<VerifiedGrant>>,
+    /// The name of the matching route, if any.
+    pub route: Option<String>,
+    /// The scope the route required, once known.
+    pub required_scope: Option<String>,
+    /// The model the body named, once known.
+    pub model: Option<String>,
+}
+
+impl Decision {
+    fn new(outcome: Outcome, reason: Reason) -> Decision {
+        Decision {
+            outcome,
+            reason,
+            grant: None,
+            route: None,
+            required_scope: None,
+            model: None,
+        }
+    }
+
+    /// Whether the request may proceed.
+    pub fn is_allowed(&self) -> bool {
+        self.outcome == Outcome::Allow
+    }
+}
+
+/// Decides a request, verifying the token from scratch.
+pub fn decide(inputs: &DecisionInputs<'_>) -> Decision {
+    let rules = &inputs.policy.token_rules;
+    decide_with(inputs, |token| {
+        verify_token(token, inputs.keys, rules, inputs.now).map(Arc::new)
+    })
+}
+
+/// Decides a request, using and filling `cache` for token verification. Gives exactly the
+/// decision [`decide`] gives.
+pub fn decide_cached(inputs: &DecisionInputs<'_>, cache: &mut VerificationCache) -> Decision {
+    let rules = &inputs.policy.token_rules;
+    decide_with(inputs, |token| {
+        cache.verify(token, inputs.keys, rules, inputs.now)
+    })
+}
+
+fn decide_with(
+    inputs: &DecisionInputs<'_>,
+    verify: impl FnOnce(&str) -> Result<Arc<VerifiedGrant>, Reason>,
+) -> Decision {
+    let request = &inputs.request;
+    let deny = |reason| Decision::new(Outcome::Deny, reason);
+
+    let route = match inputs.policy.routes.find(request.method, request.path) {
+        Ok(route) => route,
+        Err(reason) => return deny(reason),
+    };
+    if let Some(rule) = route {
+        if rule.action == RouteAction::Public {
+            let mut decision = Decision::new(Outcome::Allow, Reason::PublicRoute);
+            decision.route = Some(rule.name.clone());
+            return decision;
+        }
+    }
+
+    let token = match inputs.token {
+        TokenInput::Missing => return deny(Reason::MissingToken),
+        TokenInput::Duplicate => return deny(Reason::DuplicateToken),
+        TokenInput::Present(token) => token,
+    };
+    let grant = match verify(token) {
+        Ok(grant) => grant,
+        Err(reason) => return deny(reason),
+    };
+    let mut decision = deny(Reason::Revoked);
+    decision.grant = Some(Arc::clone(&grant));
+    if inputs.revocations.is_revoked(&grant.claims.grant_id) {
+        return decision;
+    }
+
+    let Some(rule) = route else {
+        (decision.outcome, decision.reason) = match inputs.policy.unmatched {
+            Unmatched::Deny => (Outcome::Deny, Reason::NoRoute),
+            Unmatched::Authenticated => (Outcome::Allow, Reason::AuthenticatedUnmatched),
+        };
+        return decision;
+    };
+    decision.route = Some(rule.name.clone());
+    let RouteAction::Require(template) = &rule.action else {
+        // Public routes returned above; nothing else is left.
+        decision.reason = Reason::NoRoute;
+        return decision;
+    };
+
+    let model = match (template.needs_model(), request.model) {
+        (false, _) => None,
+        (true, ModelFact::Unread) => {
+            decision.outcome = Outcome::NeedModel;
+            decision.reason = Reason::Granted;
+            return decision;
+        }
+        (true, ModelFact::Unusable(reason)) => {
+            decision.reason = reason;
+            return decision;
+        }
+        (true, ModelFact::Named(model)) => Some(model),
+    };
+    decision.model = model.map(str::to_owned);
+    let required = match template.fill(model) {
+        Ok(required) => required,
+        Err(reason) => {
+            decision.reason = reason;
+            return decision;
+        }
+    };
+    decision.required_scope = Some(required.as_str().to_owned());
+    if any_covers(&grant.scopes, &required) {
+        decision.outcome = Outcome::Allow;
+        decision.reason = Reason::Granted;
+    } else {
+        decision.reason = Reason::InsufficientScope;
+    }
+    decision
+}

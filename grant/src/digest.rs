@@ -1,0 +1,51 @@
+//! The token digest: how a token is named in caches and audit records without ever storing
+//! or logging the token itself.
+
+use std::fmt;
+
+use sha2::{Digest, Sha256};
+
+/// SHA-256 of the token's bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TokenDigest([u8; 32]);
+
+impl TokenDigest {
+    /// Digest of `token`.
+    pub fn of(token: &str) -> TokenDigest {
+        TokenDigest(Sha256::digest(token.as_bytes()).into())
+    }
+
+    /// The raw digest.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// `sha256:` and 64 lowercase hex digits, the form audit records carry.
+    pub fn to_hex(&self) -> String {
+        let mut text = String::with_capacity(71);
+        text.push_str("sha256:");
+        for byte in self.0 {
+            text.push_str(&format!("{byte:02x}"));
+        }
+        text
+    }
+}
+
+impl fmt::Debug for TokenDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_form_is_prefixed_sha256() {
+        assert_eq!(
+            TokenDigest::of("abc").to_hex(),
+            "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

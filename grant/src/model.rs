@@ -1,0 +1,246 @@
+//! Reading the `model` from an OpenAI-style JSON request body, for routes whose scope
+//! depends on it.
+//!
+//! The body must be one JSON object with exactly one `model` member holding a string. A
+//! repeated `model` is refused rather than resolved, because the gate and the model server
+//! might resolve it differently (first wins here, last wins there) and check one model while
+//! serving another; the same goes for spellings with escapes (`"mod\u0065l"`), which are
+//! compared after unescaping. The body is never modified.
+
+use std::fmt;
+
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+
+use crate::reason::Reason;
+
+/// Extracts `model` from a JSON body, or the reason (`body_not_json`, `model_missing`,
+/// `model_not_string`, `model_duplicated`) it cannot be used.
+pub fn extract_model(body: &[u8]) -> Result<String, Reason> {
+    if nesting_depth(body) > MAX_NESTING {
+        return Err(Reason::BodyNotJson);
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let found = deserializer
+        .deserialize_map(TopLevelObject)
+        .map_err(|_| Reason::BodyNotJson)?;
+    deserializer.end().map_err(|_| Reason::BodyNotJson)?;
+    match found {
+        ModelMember::Missing => Err(Reason::ModelMissing),
+        ModelMember::Found(model) => Ok(model),
+        ModelMember::NotString => Err(Reason::ModelNotString),
+        ModelMember::Duplicated => Err(Reason::ModelDuplicated),
+    }
+}
+
+/// Deepest array/object nesting accepted. serde_json skips ignored values without a depth
+/// limit; model servers written in other languages usually have one (Python's is about 1000
+/// frames, serde_json's own 128), so a body nested deeper than this is refused here rather
+/// than accepted by the gate and rejected, or worse, by the upstream.
+pub const MAX_NESTING: usize = 128;
+
+/// The deepest `[`/`{` nesting in `body`, ignoring brackets inside strings. Malformed input
+/// gives some number; the parser reports the malformation.
+fn nesting_depth(body: &[u8]) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for &byte in body {
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+enum ModelMember {
+    Missing,
+    Found(String),
+    NotString,
+    Duplicated,
+}
+
+struct TopLevelObject;
+
+impl<'de> Visitor<'de> for TopLevelObject {
+    type Value = ModelMember;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ModelMember, A::Error> {
+        let mut found = ModelMember::Missing;
+        // Keep reading after a problem so a syntax error later in the body still wins: a
+        // body that is not JSON is reported as such.
+        while let Some(key) = map.next_key::<String>()? {
+            if key != "model" {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            }
+            let value = map.next_value::<ModelValue>()?;
+            found = match (found, value) {
+                (ModelMember::Missing, ModelValue::Text(model)) => ModelMember::Found(model),
+                (ModelMember::Missing, ModelValue::Other) => ModelMember::NotString,
+                (_, _) => ModelMember::Duplicated,
+            };
+        }
+        Ok(found)
+    }
+}
+
+enum ModelValue {
+    Text(String),
+    Other,
+}
+
+impl<'de> de::Deserialize<'de> for ModelValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ModelValueVisitor;
+
+        impl<'de> Visitor<'de> for ModelValueVisitor {
+            type Value = ModelValue;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<ModelValue, E> {
+                Ok(ModelValue::Text(value.to_owned()))
+            }
+
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<ModelValue, E> {
+                Ok(ModelValue::Other)
+            }
+
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<ModelValue, E> {
+                Ok(ModelValue::Other)
+            }
+
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<ModelValue, E> {
+                Ok(ModelValue::Other)
+            }
+
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<ModelValue, E> {
+                Ok(ModelValue::Other)
+            }
+
+            fn visit_unit<E: de::Error>(self) -> Result<ModelValue, E> {
+                Ok(ModelValue::Other)
+            }
+
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<ModelValue, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(ModelValue::Other)
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ModelValue, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(ModelValue::Other)
+            }
+        }
+
+        deserializer.deserialize_any(ModelValueVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_model_anywhere_in_the_object() {
+        let body = br#"{"messages":[{"role":"user","content":"hi"}],"model":"meta-llama/Llama-3.1-8B","stream":true}"#;
+        assert_eq!(extract_model(body).unwrap(), "meta-llama/Llama-3.1-8B");
+        let large = format!(r#"{{"input":"{}","model":"m"}}"#, "x".repeat(100_000));
+        assert_eq!(extract_model(large.as_bytes()).unwrap(), "m");
+    }
+
+    #[test]
+    fn refuses_missing_repeated_and_non_string_models() {
+        assert_eq!(
+            extract_model(br#"{"messages":[]}"#),
+            Err(Reason::ModelMissing)
+        );
+        assert_eq!(
+            extract_model(br#"{"model":"a","model":"b"}"#),
+            Err(Reason::ModelDuplicated)
+        );
+        assert_eq!(
+            extract_model(br#"{"model":"a","mod\u0065l":"b"}"#),
+            Err(Reason::ModelDuplicated)
+        );
+        assert_eq!(
+            extract_model(br#"{"model":7}"#),
+            Err(Reason::ModelNotString)
+        );
+        assert_eq!(
+            extract_model(br#"{"model":["a"]}"#),
+            Err(Reason::ModelNotString)
+        );
+        assert_eq!(
+            extract_model(br#"{"model":null}"#),
+            Err(Reason::ModelNotString)
+        );
+        assert_eq!(
+            extract_model(br#"{"nested":{"model":"a"}}"#),
+            Err(Reason::ModelMissing)
+        );
+    }
+
+    #[test]
+    fn refuses_what_is_not_one_json_object() {
+        assert_eq!(extract_model(b""), Err(Reason::BodyNotJson));
+        assert_eq!(extract_model(br#"["model"]"#), Err(Reason::BodyNotJson));
+        assert_eq!(
+            extract_model(br#"{"model":"a"} {"model":"b"}"#),
+            Err(Reason::BodyNotJson)
+        );
+        assert_eq!(extract_model(br#"{"model":"a","#), Err(Reason::BodyNotJson));
+        assert_eq!(
+            extract_model(b"{\"model\":\"\xff\"}"),
+            Err(Reason::BodyNotJson)
+        );
+        let nested = |depth: usize| {
+            format!(
+                "{{\"model\":\"a\",\"x\":{}{}}}",
+                "[".repeat(depth),
+                "]".repeat(depth)
+            )
+        };
+        assert_eq!(
+            extract_model(nested(MAX_NESTING - 1).as_bytes()).as_deref(),
+            Ok("a")
+        );
+        assert_eq!(
+            extract_model(nested(MAX_NESTING).as_bytes()),
+            Err(Reason::BodyNotJson)
+        );
+        assert_eq!(
+            extract_model(nested(10_000).as_bytes()),
+            Err(Reason::BodyNotJson)
+        );
+        let brackets_in_strings = format!(r#"{{"model":"a","x":"{}"}}"#, "[".repeat(1000));
+        assert_eq!(
+            extract_model(brackets_in_strings.as_bytes()).as_deref(),
+            Ok("a")
+        );
+        assert_eq!(
+            extract_model(br#"{"model":"a","model":"b""#),
+            Err(Reason::BodyNotJson)
+        );
+    }
+}
