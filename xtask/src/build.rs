@@ -1,0 +1,51 @@
+//! `cargo xtask build`: the release filter `.wasm` that Envoy loads (`wasm32-wasip1`) and the
+//! native release binaries of the workspace.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::command::Cmd;
+use crate::error::Error;
+use crate::setup;
+use crate::workspace::Workspace;
+
+/// Sets up, then builds the filter module and the native binaries.
+pub fn run(root: &Path) -> Result<(), Error> {
+    setup::run(root)?;
+    let workspace = Workspace::load(root)?;
+    filter_wasm(&workspace)?;
+    Cmd::cargo()
+        .args(["build", "--release"])
+        .current_dir(workspace.root())
+        .run()?;
+    println!(
+        "build: native binaries in {}",
+        workspace.target_dir().join("release").display()
+    );
+    Ok(())
+}
+
+/// Builds the release filter module and returns its path, after printing its size.
+pub fn filter_wasm(workspace: &Workspace) -> Result<PathBuf, Error> {
+    Cmd::cargo()
+        .args(["build", "--release", "--target", "wasm32-wasip1"])
+        .args(["-p", "jitgate-filter"])
+        .current_dir(workspace.root())
+        .run()?;
+    let wasm = workspace.filter_wasm();
+    let bytes = fs::metadata(&wasm)
+        .map_err(Error::io(&wasm))
+        .map_err(|error| {
+            error.hint(
+                "jitgate-filter built but produced no .wasm: its Cargo.toml needs \
+                 `[lib] crate-type = [\"cdylib\"]`",
+            )
+        })?
+        .len();
+    println!(
+        "build: filter {} ({:.1} KB)",
+        wasm.display(),
+        bytes as f64 / 1024.0
+    );
+    Ok(wasm)
+}

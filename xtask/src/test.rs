@@ -1,0 +1,102 @@
+//! `cargo xtask test`: everything CI checks, in the order that fails fastest — setup, format,
+//! lints, native tests, conformance vectors up to date, the same tests inside WebAssembly,
+//! the release filter module, and the end-to-end tests through a real Envoy.
+//!
+//! This is the one test command: the README names it and `.ci/run` calls it. It must never
+//! skip a step silently: a step that cannot run yet says why, in the log and the summary.
+
+use std::path::Path;
+
+use crate::build;
+use crate::command::Cmd;
+use crate::error::Error;
+use crate::pipeline::{Pipeline, Stopped};
+use crate::setup;
+use crate::tools::WasmTestRunner;
+use crate::vectors::{self, Mode};
+use crate::workspace::Workspace;
+
+const STEPS: &[&str] = &[
+    "setup",
+    "fmt",
+    "clippy",
+    "native tests",
+    "vectors",
+    "wasm tests",
+    "filter wasm",
+    "e2e tests",
+];
+
+/// The crates whose tests also run inside WebAssembly, under Node.js.
+const WASM_TESTED: &[&str] = &["jitgate-grant", "jitgate-conformance"];
+
+/// Runs every step, stopping at the first failure, and prints the summary.
+pub fn run(root: &Path) -> Result<(), Error> {
+    let mut pipeline = Pipeline::new(STEPS);
+    // A failed step has already been reported; the summary below says the rest.
+    let _stopped: Result<(), Stopped> = steps(&mut pipeline, root);
+    pipeline.finish()
+}
+
+fn steps(pipeline: &mut Pipeline, root: &Path) -> Result<(), Stopped> {
+    let (tools, workspace) =
+        pipeline.step("setup", || Ok((setup::run(root)?, Workspace::load(root)?)))?;
+
+    pipeline.step("fmt", || {
+        cargo(root)
+            .args(["fmt", "--all", "--", "--check"])
+            .run()
+            .map_err(|error| error.hint("run `cargo fmt --all`"))
+    })?;
+
+    pipeline.step("clippy", || {
+        cargo(root)
+            .args([
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ])
+            .run()
+    })?;
+
+    pipeline.step("native tests", || {
+        cargo(root).args(["test", "--workspace"]).run()
+    })?;
+
+    match vectors::generator_missing(&workspace) {
+        Some(reason) => pipeline.skip("vectors", reason),
+        None => pipeline.step("vectors", || vectors::run(&workspace, Mode::Check))?,
+    }
+
+    match tools.wasm_test_runner() {
+        WasmTestRunner::Ready(runner) => pipeline.step("wasm tests", || {
+            let mut command = cargo(root).args(["test", "--target", "wasm32-unknown-unknown"]);
+            for package in WASM_TESTED {
+                command = command.args(["-p", package]);
+            }
+            command
+                .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", runner)
+                .path_prefix(tools.node_dir())
+                .run()
+        })?,
+        WasmTestRunner::Unavailable(reason) => pipeline.skip("wasm tests", reason.clone()),
+    }
+
+    let filter_wasm = pipeline.step("filter wasm", || build::filter_wasm(&workspace))?;
+
+    pipeline.step("e2e tests", || {
+        cargo(root)
+            .args(["test", "-p", "jitgate-e2e", "--", "--test-threads=2"])
+            .env("JITGATE_ENVOY", tools.envoy())
+            .env("JITGATE_FILTER_WASM", &filter_wasm)
+            .run()
+    })?;
+    Ok(())
+}
+
+fn cargo(root: &Path) -> Cmd {
+    Cmd::cargo().current_dir(root)
+}
