@@ -3,6 +3,7 @@
 //! facts the audit record needs. Every host calls this and nothing else to decide.
 //!
 //! Order of checks, and why:
+//! 0. a full audit buffer (with the `deny` overflow policy) refuses everything with 503;
 //! 1. the path must be in normal form, else nothing below can be trusted to match;
 //! 2. a public route needs nothing more;
 //! 3. the token: present and single, then fully verified, then not revoked — so an
@@ -58,6 +59,16 @@ pub struct RequestFacts<'a> {
     pub model: ModelFact<'a>,
 }
 
+/// Whether the host has verification keys to decide with.
+#[derive(Debug, Clone, Copy)]
+pub enum KeyState<'a> {
+    /// Keys are loaded.
+    Loaded(&'a KeySet),
+    /// Keys have not been fetched yet (or could never be): token checks answer 503
+    /// `keys_unavailable`, never 401, because the token may well be fine.
+    Unavailable,
+}
+
 /// Everything `decide` needs.
 pub struct DecisionInputs<'a> {
     /// The policy.
@@ -67,11 +78,13 @@ pub struct DecisionInputs<'a> {
     /// The token as found.
     pub token: TokenInput<'a>,
     /// Trusted verification keys.
-    pub keys: &'a KeySet,
+    pub keys: KeyState<'a>,
     /// Revoked grants.
     pub revocations: &'a dyn RevocationView,
     /// The current time.
     pub now: UnixTime,
+    /// The host's audit buffer is full and its policy is to refuse new requests.
+    pub audit_full: bool,
 }
 
 /// Allow, deny, or read the body first.
@@ -123,8 +136,8 @@ impl Decision {
 /// Decides a request, verifying the token from scratch.
 pub fn decide(inputs: &DecisionInputs<'_>) -> Decision {
     let rules = &inputs.policy.token_rules;
-    decide_with(inputs, |token| {
-        verify_token(token, inputs.keys, rules, inputs.now).map(Arc::new)
+    decide_with(inputs, |token, keys| {
+        verify_token(token, keys, rules, inputs.now).map(Arc::new)
     })
 }
 
@@ -132,18 +145,22 @@ pub fn decide(inputs: &DecisionInputs<'_>) -> Decision {
 /// decision [`decide`] gives.
 pub fn decide_cached(inputs: &DecisionInputs<'_>, cache: &mut VerificationCache) -> Decision {
     let rules = &inputs.policy.token_rules;
-    decide_with(inputs, |token| {
-        cache.verify(token, inputs.keys, rules, inputs.now)
+    decide_with(inputs, |token, keys| {
+        cache.verify(token, keys, rules, inputs.now)
     })
 }
 
 fn decide_with(
     inputs: &DecisionInputs<'_>,
-    verify: impl FnOnce(&str) -> Result<Arc<VerifiedGrant>, Reason>,
+    verify: impl FnOnce(&str, &KeySet) -> Result<Arc<VerifiedGrant>, Reason>,
 ) -> Decision {
     let request = &inputs.request;
     let deny = |reason| Decision::new(Outcome::Deny, reason);
 
+    if inputs.audit_full {
+        // Refusing is the only way not to lose the record of what would be allowed.
+        return deny(Reason::AuditUnavailable);
+    }
     let route = match inputs.policy.routes.find(request.method, request.path) {
         Ok(route) => route,
         Err(reason) => return deny(reason),
@@ -161,7 +178,10 @@ fn decide_with(
         TokenInput::Duplicate => return deny(Reason::DuplicateToken),
         TokenInput::Present(token) => token,
     };
-    let grant = match verify(token) {
+    let KeyState::Loaded(keys) = inputs.keys else {
+        return deny(Reason::KeysUnavailable);
+    };
+    let grant = match verify(token, keys) {
         Ok(grant) => grant,
         Err(reason) => return deny(reason),
     };

@@ -35,7 +35,7 @@ pub use digest::TokenDigest;
 pub use jwks::{JwksError, KeySet};
 pub use keys::{KeyAlgorithm, KeyError, SigningKey, VerifyingKey};
 pub use mint::{mint, MintError};
-pub use model::extract_model;
+pub use model::{extract_model, read_model};
 pub use policy::{Policy, PolicyConfig, PolicyError};
 pub use reason::{DenyResponse, Reason};
 pub use revocation::{NoRevocations, RevocationView, RevokedGrants};

@@ -13,6 +13,35 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 
 use crate::reason::Reason;
 
+/// The model for a route that needs one: the content type must be JSON
+/// (`application/json` or `application/*+json`, parameters allowed), the body at most
+/// `max_body_bytes`, and the body must yield a model.
+pub fn read_model(
+    content_type: Option<&str>,
+    body: &[u8],
+    max_body_bytes: usize,
+) -> Result<String, Reason> {
+    if !content_type.is_some_and(is_json_media_type) {
+        return Err(Reason::UnsupportedMediaType);
+    }
+    if body.len() > max_body_bytes {
+        return Err(Reason::BodyTooLarge);
+    }
+    extract_model(body)
+}
+
+/// Whether a `content-type` value names JSON. Media types compare case-insensitively.
+pub fn is_json_media_type(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
 /// Extracts `model` from a JSON body, or the reason (`body_not_json`, `model_missing`,
 /// `model_not_string`, `model_duplicated`) it cannot be used.
 pub fn extract_model(body: &[u8]) -> Result<String, Reason> {
@@ -160,6 +189,39 @@ impl<'de> de::Deserialize<'de> for ModelValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn content_type_and_size_come_first() {
+        let body = br#"{"model":"m"}"#;
+        assert_eq!(
+            read_model(Some("application/json"), body, 100).as_deref(),
+            Ok("m")
+        );
+        assert_eq!(
+            read_model(Some("Application/JSON; charset=utf-8"), body, 100).as_deref(),
+            Ok("m")
+        );
+        assert_eq!(
+            read_model(Some("application/vnd.api+json"), body, 100).as_deref(),
+            Ok("m")
+        );
+        assert_eq!(
+            read_model(Some("text/plain"), body, 100),
+            Err(Reason::UnsupportedMediaType)
+        );
+        assert_eq!(
+            read_model(Some("application/jsonx"), body, 100),
+            Err(Reason::UnsupportedMediaType)
+        );
+        assert_eq!(
+            read_model(None, body, 100),
+            Err(Reason::UnsupportedMediaType)
+        );
+        assert_eq!(
+            read_model(Some("application/json"), body, 5),
+            Err(Reason::BodyTooLarge)
+        );
+    }
 
     #[test]
     fn finds_the_model_anywhere_in_the_object() {

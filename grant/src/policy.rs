@@ -40,6 +40,16 @@ pub struct PolicyConfig {
     /// Longest token accepted, bytes (256–65536).
     #[serde(default = "default_max_token_bytes")]
     pub max_token_bytes: usize,
+    /// Largest body buffered to read `model`, bytes (1 KiB–64 MiB); larger bodies get 413.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+}
+
+/// Default body limit: roomy for chat prompts, small enough to buffer in every worker.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
+fn default_max_body_bytes() -> usize {
+    DEFAULT_MAX_BODY_BYTES
 }
 
 fn default_realm() -> String {
@@ -68,6 +78,8 @@ pub struct Policy {
     pub unmatched: Unmatched,
     /// The realm for challenges.
     pub realm: String,
+    /// Largest body buffered to read `model`.
+    pub max_body_bytes: usize,
 }
 
 impl Policy {
@@ -101,6 +113,9 @@ impl Policy {
         if !(256..=65_536).contains(&config.max_token_bytes) {
             return Err(field("max_token_bytes", "must be between 256 and 65536"));
         }
+        if !(1024..=64 * 1024 * 1024).contains(&config.max_body_bytes) {
+            return Err(field("max_body_bytes", "must be between 1024 and 67108864"));
+        }
         Ok(Policy {
             token_rules: TokenRules {
                 issuer: config.issuer.clone(),
@@ -111,6 +126,7 @@ impl Policy {
             routes: RouteTable::from_config(&config.routes)?,
             unmatched: config.unmatched,
             realm: config.realm.clone(),
+            max_body_bytes: config.max_body_bytes,
         })
     }
 }
