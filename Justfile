@@ -1,0 +1,21 @@
+# Mirrors `cargo xtask`; every recipe is one call to it, so the two never disagree.
+
+# List the recipes.
+default:
+    @just --list
+
+# Install or check the pinned tools (Rust targets, Envoy, Node.js, wasm-bindgen-cli) in .tools/.
+setup:
+    cargo xtask setup
+
+# Build the release filter .wasm and the native binaries.
+build:
+    cargo xtask build
+
+# Run everything CI runs.
+test:
+    cargo xtask test
+
+# Regenerate the conformance vectors in testdata/vectors/.
+vectors:
+    cargo xtask vectors
