@@ -73,7 +73,11 @@ fn steps(pipeline: &mut Pipeline, root: &Path) -> Result<(), Stopped> {
 
     match tools.wasm_test_runner() {
         WasmTestRunner::Ready(runner) => pipeline.step("wasm tests", || {
-            let mut command = cargo(root).args(["test", "--target", "wasm32-unknown-unknown"]);
+            // `--tests`: everything but doctests. wasm-bindgen-test-runner reports a doctest
+            // compiled to wasm as passed without running it (a failing one "passes" too), so
+            // doctests run natively only instead of showing a false pass here.
+            let mut command =
+                cargo(root).args(["test", "--tests", "--target", "wasm32-unknown-unknown"]);
             for package in WASM_TESTED {
                 command = command.args(["-p", package]);
             }
