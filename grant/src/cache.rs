@@ -138,3 +138,123 @@ impl VerificationCache {
         self.order.retain(|digest| entries.contains_key(digest));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use crate::claims::{Audience, GrantClaims};
+    use crate::keys::SigningKey;
+    use crate::mint::mint;
+
+    const NOW: UnixTime = UnixTime(1_000_000);
+
+    fn rules() -> TokenRules {
+        TokenRules {
+            issuer: "iss".into(),
+            audiences: vec!["aud".into()],
+            leeway_seconds: 0,
+            max_token_bytes: 4096,
+        }
+    }
+
+    fn token(key: &SigningKey, jti: &str, exp: i64) -> String {
+        let claims = GrantClaims {
+            iss: "iss".into(),
+            sub: "alice".into(),
+            aud: Audience::One("aud".into()),
+            iat: NOW.0 - 10,
+            nbf: None,
+            exp,
+            jti: jti.into(),
+            scope: "inference:m".into(),
+            grant_id: "g".into(),
+            client_id: None,
+            approvers: vec![],
+            break_glass: false,
+            limits: None,
+        };
+        mint(&claims, key).unwrap()
+    }
+
+    fn key_set(key: &SigningKey) -> KeySet {
+        let mut keys = KeySet::new();
+        keys.insert(key.verifying_key());
+        keys
+    }
+
+    #[test]
+    fn second_use_is_a_hit_and_expiry_is_still_checked() {
+        let key = SigningKey::ed25519_from_seed(&[1; 32]).unwrap();
+        let keys = key_set(&key);
+        let mut cache = VerificationCache::new(4);
+        let token = token(&key, "a", NOW.0 + 100);
+        assert!(cache.verify(&token, &keys, &rules(), NOW).is_ok());
+        assert!(cache.verify(&token, &keys, &rules(), NOW).is_ok());
+        assert_eq!(cache.stats(), CacheStats { hits: 1, misses: 1 });
+        assert_eq!(
+            cache
+                .verify(&token, &keys, &rules(), NOW.plus(100))
+                .unwrap_err(),
+            Reason::Expired
+        );
+        assert!(cache.is_empty(), "an expired token leaves the cache");
+    }
+
+    #[test]
+    fn a_rotated_out_key_invalidates_cached_tokens() {
+        let old = SigningKey::ed25519_from_seed(&[1; 32]).unwrap();
+        let new = SigningKey::ed25519_from_seed(&[2; 32]).unwrap();
+        let mut cache = VerificationCache::new(4);
+        let token = token(&old, "a", NOW.0 + 100);
+        assert!(cache.verify(&token, &key_set(&old), &rules(), NOW).is_ok());
+        assert_eq!(
+            cache
+                .verify(&token, &key_set(&new), &rules(), NOW)
+                .unwrap_err(),
+            Reason::UnknownKey
+        );
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn capacity_is_a_hard_bound_and_expired_entries_go_first() {
+        let key = SigningKey::ed25519_from_seed(&[1; 32]).unwrap();
+        let keys = key_set(&key);
+        let mut cache = VerificationCache::new(3);
+        let short = token(&key, "short", NOW.0 + 5);
+        assert!(cache.verify(&short, &keys, &rules(), NOW).is_ok());
+        for jti in ["b", "c", "d", "e"] {
+            assert!(cache
+                .verify(&token(&key, jti, NOW.0 + 100), &keys, &rules(), NOW.plus(6))
+                .is_ok());
+            assert!(cache.len() <= 3);
+        }
+        assert_eq!(cache.len(), 3);
+        let misses = cache.stats().misses;
+        assert!(cache
+            .verify(&token(&key, "e", NOW.0 + 100), &keys, &rules(), NOW.plus(6))
+            .is_ok());
+        assert_eq!(
+            cache.stats().misses,
+            misses,
+            "the newest entry is still cached"
+        );
+    }
+
+    #[test]
+    fn failures_are_not_cached_and_capacity_zero_disables() {
+        let key = SigningKey::ed25519_from_seed(&[1; 32]).unwrap();
+        let mut cache = VerificationCache::new(0);
+        let token = token(&key, "a", NOW.0 + 100);
+        assert!(cache.verify(&token, &key_set(&key), &rules(), NOW).is_ok());
+        assert!(cache.is_empty());
+        let mut cache = VerificationCache::new(4);
+        assert!(cache
+            .verify("garbage", &key_set(&key), &rules(), NOW)
+            .is_err());
+        assert!(cache.is_empty());
+    }
+}

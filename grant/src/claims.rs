@@ -127,6 +127,8 @@ pub struct GrantClaims {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn minimal() -> serde_json::Value {
         serde_json::json!({

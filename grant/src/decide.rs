@@ -235,3 +235,66 @@ fn decide_with(
     }
     decision
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use crate::claims::{Audience, GrantClaims};
+    use crate::keys::SigningKey;
+    use crate::mint::mint;
+    use crate::revocation::NoRevocations;
+
+    #[test]
+    fn unmatched_routes_can_admit_any_valid_grant() {
+        let key = SigningKey::ed25519_from_seed(&[5; 32]).unwrap();
+        let mut keys = KeySet::new();
+        keys.insert(key.verifying_key());
+        let claims = GrantClaims {
+            iss: "iss".into(),
+            sub: "alice".into(),
+            aud: Audience::Many(vec!["aud".into()]),
+            iat: 90,
+            nbf: None,
+            exp: 200,
+            jti: "j".into(),
+            scope: "training:x".into(),
+            grant_id: "g".into(),
+            client_id: None,
+            approvers: vec![],
+            break_glass: true,
+            limits: None,
+        };
+        let token = mint(&claims, &key).unwrap();
+        let policy = Policy::from_json(
+            r#"{"issuer":"iss","audiences":["aud"],"routes":[],"unmatched":"authenticated"}"#,
+        )
+        .unwrap();
+        let inputs = DecisionInputs {
+            policy: &policy,
+            request: RequestFacts {
+                method: "GET",
+                path: "/anything",
+                model: ModelFact::Unread,
+            },
+            token: TokenInput::Present(&token),
+            keys: KeyState::Loaded(&keys),
+            revocations: &NoRevocations,
+            now: UnixTime(100),
+            audit_full: false,
+        };
+        let decision = decide(&inputs);
+        assert_eq!(
+            (decision.outcome, decision.reason),
+            (Outcome::Allow, Reason::AuthenticatedUnmatched)
+        );
+        assert!(decision.grant.is_some_and(|grant| grant.claims.break_glass));
+        let anonymous = DecisionInputs {
+            token: TokenInput::Missing,
+            ..inputs
+        };
+        assert_eq!(decide(&anonymous).reason, Reason::MissingToken);
+    }
+}

@@ -40,6 +40,8 @@ impl fmt::Debug for TokenDigest {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn hex_form_is_prefixed_sha256() {

@@ -381,6 +381,8 @@ fn bad_member(index: usize, member: &'static str, error: KeyError) -> JwksError 
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn ed_key() -> SigningKey {
         SigningKey::ed25519_from_seed(&[1; 32]).unwrap()

@@ -249,6 +249,8 @@ impl SigningKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn ed25519_key_id_is_the_rfc8037_appendix_a3_thumbprint() {

@@ -189,6 +189,8 @@ impl<'de> de::Deserialize<'de> for ModelValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn content_type_and_size_come_first() {

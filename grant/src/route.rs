@@ -282,6 +282,8 @@ pub fn check_path(path: &str) -> Result<(), Reason> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn rule(json: serde_json::Value) -> RouteConfig {
         serde_json::from_value(json).unwrap()

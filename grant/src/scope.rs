@@ -232,6 +232,8 @@ fn check_grammar(text: &str, wildcard: WildcardRule) -> Result<(), ScopeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn required(text: &str) -> Scope {
         Scope::parse(text).unwrap_or_else(|error| panic!("{error}"))

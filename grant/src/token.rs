@@ -123,6 +123,8 @@ pub fn extract_bearer<'a>(values: &[&'a str], prefix: &str) -> TokenInput<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn encode_json(value: serde_json::Value) -> String {
         base64url::encode(value.to_string().as_bytes())

@@ -307,6 +307,8 @@ fn bad(field: &str) -> RecordError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn sample() -> AuditRecord {
         AuditRecord {

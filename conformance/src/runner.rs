@@ -1,0 +1,106 @@
+//! Running a vector through `decide` — the one runner every host's test uses, so hosts
+//! differ only in where the code runs, never in how a vector is read.
+
+use jitgate_grant::decide::KeyState;
+use jitgate_grant::{
+    decide, decide_cached, extract_bearer, read_model, Decision, DecisionInputs, KeySet, ModelFact,
+    Outcome, Policy, RequestFacts, RevokedGrants, VerificationCache,
+};
+
+use crate::vector::{Expectation, Vector};
+
+/// What a host decided for a vector, in the vector's own terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observed {
+    /// The decision, as an [`Expectation`] so the two compare directly.
+    pub decision: Expectation,
+    /// The deny response body, when denied (for checks that it never echoes the token).
+    pub response_body: Option<String>,
+}
+
+/// Lowercase name of an outcome, as vectors spell it.
+pub fn outcome_name(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Allow => "allow",
+        Outcome::Deny => "deny",
+        Outcome::NeedModel => "need_model",
+    }
+}
+
+/// Decides `vector` under `policy` and `keys` (twice more through a verification cache, to
+/// hold the cached path to the same answer) and reports what came out.
+pub fn run_vector(vector: &Vector, policy: &Policy, keys: &KeySet) -> Result<Observed, String> {
+    let revoked: RevokedGrants = vector.revoked.iter().cloned().collect();
+    let authorization: Vec<&str> = vector
+        .request
+        .authorization
+        .iter()
+        .map(String::as_str)
+        .collect();
+    let model_text;
+    let model = match &vector.request.body {
+        None => ModelFact::Unread,
+        Some(body) => match read_model(
+            vector.request.content_type.as_deref(),
+            body.as_bytes(),
+            policy.max_body_bytes,
+        ) {
+            Ok(model) => {
+                model_text = model;
+                ModelFact::Named(&model_text)
+            }
+            Err(reason) => ModelFact::Unusable(reason),
+        },
+    };
+    let inputs = DecisionInputs {
+        policy,
+        request: RequestFacts {
+            method: &vector.request.method,
+            path: &vector.request.path,
+            model,
+        },
+        token: extract_bearer(&authorization, "Bearer "),
+        keys: if vector.gate.keys_loaded {
+            KeyState::Loaded(keys)
+        } else {
+            KeyState::Unavailable
+        },
+        revocations: &revoked,
+        now: jitgate_grant::UnixTime(vector.now),
+        audit_full: vector.gate.audit_full,
+    };
+    let fresh = decide(&inputs);
+    let mut cache = VerificationCache::new(16);
+    for attempt in ["cache miss", "cache hit"] {
+        let cached = decide_cached(&inputs, &mut cache);
+        if cached != fresh {
+            return Err(format!(
+                "{}: decide_cached ({attempt}) gave {cached:?}, decide gave {fresh:?}",
+                vector.name
+            ));
+        }
+    }
+    Ok(observe(&fresh, policy))
+}
+
+fn observe(decision: &Decision, policy: &Policy) -> Observed {
+    let response_body = (decision.outcome == Outcome::Deny).then(|| {
+        decision
+            .reason
+            .deny_response(&policy.realm, decision.required_scope.as_deref(), "vector")
+            .body
+    });
+    Observed {
+        decision: Expectation {
+            outcome: outcome_name(decision.outcome).to_owned(),
+            reason: decision.reason.code().to_owned(),
+            status: decision.reason.status(),
+            required_scope: decision.required_scope.clone(),
+            grant_id: decision
+                .grant
+                .as_ref()
+                .map(|grant| grant.claims.grant_id.clone()),
+        },
+        response_body,
+    }
+}

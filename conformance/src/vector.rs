@@ -1,0 +1,93 @@
+//! The vector file format (`testdata/vectors/*.json`).
+
+use serde::{Deserialize, Serialize};
+
+use crate::recipe::Recipe;
+
+/// One conformance case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Vector {
+    /// Unique kebab-case name; also the file name.
+    pub name: String,
+    /// What the case shows, in a sentence.
+    pub description: String,
+    /// The time of the decision, seconds since the epoch.
+    pub now: i64,
+    /// The request.
+    pub request: VectorRequest,
+    /// Grant ids revoked at `now`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revoked: Vec<String>,
+    /// The gate's own state.
+    #[serde(default, skip_serializing_if = "GateState::is_normal")]
+    pub gate: GateState,
+    /// How the token was made, so a host can mint an equivalent one valid at another time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipe: Option<Recipe>,
+    /// The expected decision.
+    pub expect: Expectation,
+}
+
+/// The request facts of a vector.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VectorRequest {
+    /// HTTP method.
+    pub method: String,
+    /// `:path` with any query.
+    pub path: String,
+    /// Values of the `authorization` header, one per header line, exactly as sent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub authorization: Vec<String>,
+    /// `content-type`, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    /// The body, when the host has read it. Absent means "not read yet".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+}
+
+/// The gate state a vector assumes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateState {
+    /// Whether verification keys are loaded.
+    pub keys_loaded: bool,
+    /// Whether the audit buffer is full (with the `deny` overflow policy).
+    pub audit_full: bool,
+}
+
+impl Default for GateState {
+    fn default() -> Self {
+        GateState {
+            keys_loaded: true,
+            audit_full: false,
+        }
+    }
+}
+
+impl GateState {
+    /// Keys loaded, audit flowing.
+    pub fn is_normal(&self) -> bool {
+        *self == GateState::default()
+    }
+}
+
+/// What the gate must answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expectation {
+    /// `allow`, `deny` or `need_model`.
+    pub outcome: String,
+    /// The reason code.
+    pub reason: String,
+    /// The HTTP status of the response (200 when allowed).
+    pub status: u16,
+    /// The required scope, when the decision got that far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required_scope: Option<String>,
+    /// The grant id, when the token verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_id: Option<String>,
+}
