@@ -1,0 +1,1 @@
+//! The jitgate collector service (being built).

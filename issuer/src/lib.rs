@@ -1,0 +1,1 @@
+//! The jitgate issuer service (being built).
