@@ -39,4 +39,4 @@ pub use stub::feed::{FeedRoute, Revocation, DEFAULT_FEED_CREDENTIAL};
 pub use stub::openai::{ModelRoute, STUB_USAGE};
 pub use stub::record::RecordedRequest;
 pub use stub::StubServer;
-pub use validate::{validate, validate_yaml};
+pub use validate::{validate, validate_in, validate_yaml};

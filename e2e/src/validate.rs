@@ -1,7 +1,8 @@
 //! `envoy --mode validate`: does Envoy accept a bootstrap, without serving anything?
 //!
 //! Envoy loads the `.wasm` while validating (a missing file is an error), so run it with the
-//! filter built. Runs in the repository root, where `envoy/envoy.yaml`'s relative path resolves.
+//! filter built. Runs in the repository root, where `envoy/envoy.yaml`'s relative path
+//! resolves, unless given another working directory.
 
 use std::fs::File;
 use std::path::Path;
@@ -16,8 +17,14 @@ use crate::wait::wait_for_exit;
 /// bounds a hang.
 pub const VALIDATE_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Checks a bootstrap file with `envoy --mode validate`.
+/// Checks a bootstrap file with `envoy --mode validate`, run in the repository root.
 pub fn validate(config: &Path) -> Result<()> {
+    validate_in(config, &repo_root())
+}
+
+/// Checks a bootstrap file with `envoy --mode validate`, run in `working_dir` (against which
+/// relative paths in the config resolve).
+pub fn validate_in(config: &Path, working_dir: &Path) -> Result<()> {
     let envoy = envoy_binary()?;
     let scratch = tempfile::tempdir().map_err(Error::io("create a temp dir"))?;
     let output_path = scratch.path().join("validate.log");
@@ -28,7 +35,7 @@ pub fn validate(config: &Path) -> Result<()> {
     let mut child = Command::new(&envoy)
         .args(["--mode", "validate", "--log-level", "warn", "-c"])
         .arg(config)
-        .current_dir(repo_root())
+        .current_dir(working_dir)
         .stdin(Stdio::null())
         .stdout(output)
         .stderr(stderr)
