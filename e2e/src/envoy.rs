@@ -241,7 +241,8 @@ impl Envoy {
         Ok(PrometheusStats::parse(&response.text()))
     }
 
-    /// A counter, by Prometheus name and exact label set.
+    /// A counter (or gauge), by Prometheus name and exact label set, e.g.
+    /// `counter("envoy_cluster_upstream_rq_total", &[("envoy_cluster_name", "upstream")])`.
     pub fn counter(&self, name: &str, labels: &[(&str, &str)]) -> Result<u64> {
         self.stats()?
             .counter(name, labels)
