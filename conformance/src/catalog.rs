@@ -159,7 +159,12 @@ impl Case {
         self.vector.gate = GateState {
             keys_loaded,
             audit_full,
+            revocation_current: true,
         };
+        self
+    }
+    fn stale_revocations(mut self) -> Case {
+        self.vector.gate.revocation_current = false;
         self
     }
     fn expect(mut self, outcome: &str, reason: &str, status: u16) -> Vector {
@@ -170,6 +175,7 @@ impl Case {
         let after_verification = [
             "granted",
             "revoked",
+            "revocation_unavailable",
             "no_route",
             "insufficient_scope",
             "model_missing",
@@ -761,5 +767,18 @@ fn gate_state() -> Vec<Vector> {
         )
         .gate(true, true)
         .expect("deny", "audit_unavailable", 503),
+        case(
+            "revocation-feed-stale",
+            "A valid grant cannot be shown unrevoked while the feed is stale: 503.",
+        )
+        .stale_revocations()
+        .expect("deny", "revocation_unavailable", 503),
+        case(
+            "revocation-feed-stale-bad-token",
+            "A bad token is still a bad token while the feed is stale: 401.",
+        )
+        .stale_revocations()
+        .claim("iss", json!("https://evil.test"))
+        .expect("deny", "wrong_issuer", 401),
     ]
 }

@@ -1,10 +1,9 @@
 //! Running a vector through `decide` — the one runner every host's test uses, so hosts
 //! differ only in where the code runs, never in how a vector is read.
 
-use jitgate_grant::decide::KeyState;
 use jitgate_grant::{
-    decide, decide_cached, extract_bearer, read_model, Decision, DecisionInputs, KeySet, ModelFact,
-    Outcome, Policy, RequestFacts, RevokedGrants, VerificationCache,
+    decide, decide_cached, extract_bearer, read_model, Decision, DecisionInputs, KeySet, KeyState,
+    ModelFact, Outcome, Policy, RequestFacts, RevocationState, RevokedGrants, VerificationCache,
 };
 
 use crate::vector::{Expectation, Vector};
@@ -65,7 +64,11 @@ pub fn run_vector(vector: &Vector, policy: &Policy, keys: &KeySet) -> Result<Obs
         } else {
             KeyState::Unavailable
         },
-        revocations: &revoked,
+        revocations: if vector.gate.revocation_current {
+            RevocationState::Current(&revoked)
+        } else {
+            RevocationState::Stale
+        },
         now: jitgate_grant::UnixTime(vector.now),
         audit_full: vector.gate.audit_full,
     };

@@ -56,6 +56,8 @@ pub struct GateState {
     pub keys_loaded: bool,
     /// Whether the audit buffer is full (with the `deny` overflow policy).
     pub audit_full: bool,
+    /// Whether the revocation feed was read recently enough.
+    pub revocation_current: bool,
 }
 
 impl Default for GateState {
@@ -63,6 +65,7 @@ impl Default for GateState {
         GateState {
             keys_loaded: true,
             audit_full: false,
+            revocation_current: true,
         }
     }
 }

@@ -6,7 +6,8 @@
 //! 0. a full audit buffer (with the `deny` overflow policy) refuses everything with 503;
 //! 1. the path must be in normal form, else nothing below can be trusted to match;
 //! 2. a public route needs nothing more;
-//! 3. the token: present and single, then fully verified, then not revoked — so an
+//! 3. the token: present and single, then fully verified, then not revoked (which needs a
+//!    fresh revocation view) — so an
 //!    unauthenticated caller learns nothing about routes or models (always 401 first);
 //! 4. the route: no match → `no_route` (or any valid grant, if configured);
 //! 5. the required scope, filled from the body's `model` when the route says so. If the
@@ -20,6 +21,7 @@ use crate::jwks::KeySet;
 use crate::policy::{Policy, Unmatched};
 use crate::reason::Reason;
 use crate::revocation::RevocationView;
+
 use crate::route::RouteAction;
 use crate::scope::any_covers;
 use crate::time::UnixTime;
@@ -69,6 +71,25 @@ pub enum KeyState<'a> {
     Unavailable,
 }
 
+/// Whether the host's revocation view can be trusted right now.
+#[derive(Clone, Copy)]
+pub enum RevocationState<'a> {
+    /// The view is fresh (polled within the host's staleness bound).
+    Current(&'a dyn RevocationView),
+    /// The feed has not answered for too long (or never yet): a valid token cannot be
+    /// shown to be unrevoked, so token-bearing requests get 503 `revocation_unavailable`.
+    Stale,
+}
+
+impl std::fmt::Debug for RevocationState<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RevocationState::Current(_) => "Current",
+            RevocationState::Stale => "Stale",
+        })
+    }
+}
+
 /// Everything `decide` needs.
 pub struct DecisionInputs<'a> {
     /// The policy.
@@ -80,7 +101,7 @@ pub struct DecisionInputs<'a> {
     /// Trusted verification keys.
     pub keys: KeyState<'a>,
     /// Revoked grants.
-    pub revocations: &'a dyn RevocationView,
+    pub revocations: RevocationState<'a>,
     /// The current time.
     pub now: UnixTime,
     /// The host's audit buffer is full and its policy is to refuse new requests.
@@ -187,8 +208,15 @@ fn decide_with(
     };
     let mut decision = deny(Reason::Revoked);
     decision.grant = Some(Arc::clone(&grant));
-    if inputs.revocations.is_revoked(&grant.claims.grant_id) {
-        return decision;
+    match inputs.revocations {
+        RevocationState::Stale => {
+            decision.reason = Reason::RevocationUnavailable;
+            return decision;
+        }
+        RevocationState::Current(view) if view.is_revoked(&grant.claims.grant_id) => {
+            return decision
+        }
+        RevocationState::Current(_) => {}
     }
 
     let Some(rule) = route else {
@@ -281,7 +309,7 @@ mod tests {
             },
             token: TokenInput::Present(&token),
             keys: KeyState::Loaded(&keys),
-            revocations: &NoRevocations,
+            revocations: RevocationState::Current(&NoRevocations),
             now: UnixTime(100),
             audit_full: false,
         };

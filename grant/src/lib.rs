@@ -29,7 +29,8 @@ pub mod verify;
 pub use cache::VerificationCache;
 pub use claims::{Audience, GrantClaims, Limits};
 pub use decide::{
-    decide, decide_cached, Decision, DecisionInputs, ModelFact, Outcome, RequestFacts, TokenInput,
+    decide, decide_cached, Decision, DecisionInputs, KeyState, ModelFact, Outcome, RequestFacts,
+    RevocationState, TokenInput,
 };
 pub use digest::TokenDigest;
 pub use jwks::{JwksError, KeySet};

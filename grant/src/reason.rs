@@ -79,10 +79,12 @@ pub enum Reason {
     KeysUnavailable,
     /// The audit buffer is full and the policy is to refuse rather than lose records.
     AuditUnavailable,
+    /// The revocation feed has not been read recently enough to trust a grant.
+    RevocationUnavailable,
 }
 
 /// Every reason, in declaration order.
-pub const ALL_REASONS: [Reason; 32] = [
+pub const ALL_REASONS: [Reason; 33] = [
     Reason::Granted,
     Reason::PublicRoute,
     Reason::AuthenticatedUnmatched,
@@ -115,6 +117,7 @@ pub const ALL_REASONS: [Reason; 32] = [
     Reason::InsufficientScope,
     Reason::KeysUnavailable,
     Reason::AuditUnavailable,
+    Reason::RevocationUnavailable,
 ];
 
 /// The RFC 6750 §3.1 error codes (plus `access_denied` and `temporarily_unavailable` for
@@ -182,6 +185,7 @@ impl Reason {
             Reason::InsufficientScope => "insufficient_scope",
             Reason::KeysUnavailable => "keys_unavailable",
             Reason::AuditUnavailable => "audit_unavailable",
+            Reason::RevocationUnavailable => "revocation_unavailable",
         }
     }
 
@@ -248,7 +252,9 @@ impl Reason {
             | Reason::Revoked => ErrorCode::InvalidToken,
             Reason::NoRoute => ErrorCode::AccessDenied,
             Reason::InsufficientScope => ErrorCode::InsufficientScope,
-            Reason::KeysUnavailable | Reason::AuditUnavailable => ErrorCode::TemporarilyUnavailable,
+            Reason::KeysUnavailable | Reason::AuditUnavailable | Reason::RevocationUnavailable => {
+                ErrorCode::TemporarilyUnavailable
+            }
         })
     }
 
@@ -295,6 +301,9 @@ impl Reason {
             }
             Reason::AuditUnavailable => {
                 "the gateway cannot record audit events right now; retry shortly"
+            }
+            Reason::RevocationUnavailable => {
+                "the gateway cannot confirm the grant is unrevoked right now; retry shortly"
             }
         }
     }
