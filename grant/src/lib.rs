@@ -37,7 +37,7 @@ pub use jwks::{JwksError, KeySet};
 pub use keys::{KeyAlgorithm, KeyError, SigningKey, VerifyingKey};
 pub use mint::{mint, MintError};
 pub use model::{extract_model, read_model};
-pub use policy::{Policy, PolicyConfig, PolicyError};
+pub use policy::{Policy, PolicyConfig, PolicyError, PolicyLimits, Unmatched};
 pub use reason::{DenyResponse, Reason};
 pub use revocation::{NoRevocations, RevocationView, RevokedGrants};
 pub use route::{RouteConfig, RouteRule, RouteTable, ScopeTemplate};

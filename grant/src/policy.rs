@@ -1,6 +1,10 @@
 //! The decision policy: which issuer and audiences to trust, how strict to be about time
 //! and size, and the route rules. Parsed from JSON once, validated with errors that name
 //! the field, then shared read-only by every request.
+//!
+//! These are the decision-relevant sections of the filter configuration (`issuer`,
+//! `audiences`, `realm`, `routes`, `unmatched`, `limits`); hosts add their own sections
+//! (where keys come from, audit shipping) around them.
 
 use serde::Deserialize;
 
@@ -16,6 +20,31 @@ pub enum Unmatched {
     Deny,
     /// Let any valid, unrevoked grant through, whatever its scopes.
     Authenticated,
+}
+
+/// Size and time limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyLimits {
+    /// Clock skew tolerated, seconds (0–300).
+    pub leeway_seconds: i64,
+    /// Longest token accepted, bytes (256–65536).
+    pub max_token_bytes: usize,
+    /// Largest body buffered to read `model`, bytes (1 KiB–64 MiB); larger bodies get 413.
+    pub max_body_bytes: usize,
+}
+
+/// Default body limit: roomy for chat prompts, small enough to buffer in every worker.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
+impl Default for PolicyLimits {
+    fn default() -> Self {
+        PolicyLimits {
+            leeway_seconds: TokenRules::DEFAULT_LEEWAY_SECONDS,
+            max_token_bytes: TokenRules::DEFAULT_MAX_TOKEN_BYTES,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
 }
 
 /// The policy as written in JSON (snake_case, unknown fields refused).
@@ -34,34 +63,13 @@ pub struct PolicyConfig {
     /// What happens when no route matches.
     #[serde(default)]
     pub unmatched: Unmatched,
-    /// Clock skew tolerated, seconds (0–300).
-    #[serde(default = "default_leeway")]
-    pub leeway_seconds: i64,
-    /// Longest token accepted, bytes (256–65536).
-    #[serde(default = "default_max_token_bytes")]
-    pub max_token_bytes: usize,
-    /// Largest body buffered to read `model`, bytes (1 KiB–64 MiB); larger bodies get 413.
-    #[serde(default = "default_max_body_bytes")]
-    pub max_body_bytes: usize,
-}
-
-/// Default body limit: roomy for chat prompts, small enough to buffer in every worker.
-pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
-
-fn default_max_body_bytes() -> usize {
-    DEFAULT_MAX_BODY_BYTES
+    /// Size and time limits.
+    #[serde(default)]
+    pub limits: PolicyLimits,
 }
 
 fn default_realm() -> String {
     "jitgate".to_owned()
-}
-
-fn default_leeway() -> i64 {
-    TokenRules::DEFAULT_LEEWAY_SECONDS
-}
-
-fn default_max_token_bytes() -> usize {
-    TokenRules::DEFAULT_MAX_TOKEN_BYTES
 }
 
 /// Why a policy was refused.
@@ -107,26 +115,33 @@ impl Policy {
         if let Some(index) = config.audiences.iter().position(String::is_empty) {
             return Err(field(&format!("audiences[{index}]"), "must not be empty"));
         }
-        if !(0..=300).contains(&config.leeway_seconds) {
-            return Err(field("leeway_seconds", "must be between 0 and 300"));
+        let limits = &config.limits;
+        if !(0..=300).contains(&limits.leeway_seconds) {
+            return Err(field("limits.leeway_seconds", "must be between 0 and 300"));
         }
-        if !(256..=65_536).contains(&config.max_token_bytes) {
-            return Err(field("max_token_bytes", "must be between 256 and 65536"));
+        if !(256..=65_536).contains(&limits.max_token_bytes) {
+            return Err(field(
+                "limits.max_token_bytes",
+                "must be between 256 and 65536",
+            ));
         }
-        if !(1024..=64 * 1024 * 1024).contains(&config.max_body_bytes) {
-            return Err(field("max_body_bytes", "must be between 1024 and 67108864"));
+        if !(1024..=64 * 1024 * 1024).contains(&limits.max_body_bytes) {
+            return Err(field(
+                "limits.max_body_bytes",
+                "must be between 1024 and 67108864",
+            ));
         }
         Ok(Policy {
             token_rules: TokenRules {
                 issuer: config.issuer.clone(),
                 audiences: config.audiences.clone(),
-                leeway_seconds: config.leeway_seconds,
-                max_token_bytes: config.max_token_bytes,
+                leeway_seconds: limits.leeway_seconds,
+                max_token_bytes: limits.max_token_bytes,
             },
             routes: RouteTable::from_config(&config.routes)?,
             unmatched: config.unmatched,
             realm: config.realm.clone(),
-            max_body_bytes: config.max_body_bytes,
+            max_body_bytes: limits.max_body_bytes,
         })
     }
 }
@@ -143,13 +158,19 @@ mod tests {
         assert_eq!(policy.token_rules.leeway_seconds, 30);
         assert_eq!(policy.unmatched, Unmatched::Deny);
         assert_eq!(policy.realm, "jitgate");
+        assert_eq!(policy.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
         let error = Policy::from_json(r#"{"issuer":"i","audiences":[],"routes":[]}"#).unwrap_err();
         assert_eq!(error.field, "audiences");
         let error = Policy::from_json(
-            r#"{"issuer":"i","audiences":["a"],"routes":[],"leeway_seconds":3600}"#,
+            r#"{"issuer":"i","audiences":["a"],"routes":[],"limits":{"leeway_seconds":3600}}"#,
         )
         .unwrap_err();
-        assert_eq!(error.field, "leeway_seconds");
+        assert_eq!(error.field, "limits.leeway_seconds");
+        let error = Policy::from_json(
+            r#"{"issuer":"i","audiences":["a"],"routes":[],"limits":{"leway":1}}"#,
+        )
+        .unwrap_err();
+        assert!(error.problem.contains("unknown field `leway`"), "{error}");
         let error = Policy::from_json(r#"{"issuer":"i","audiences":["a"],"routes":[],"extra":1}"#)
             .unwrap_err();
         assert!(error.problem.contains("unknown field `extra`"), "{error}");
