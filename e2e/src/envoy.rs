@@ -280,6 +280,33 @@ impl Envoy {
         }
     }
 
+    /// Waits until counter `name` with `labels` is at least `minimum`.
+    pub fn wait_for_counter_at_least(
+        &self,
+        name: &str,
+        labels: &[(&str, &str)],
+        minimum: u64,
+        timeout: Duration,
+    ) -> Result<u64> {
+        let start = Instant::now();
+        loop {
+            let seen = self.stats()?.counter(name, labels);
+            if let Some(value) = seen.filter(|value| *value >= minimum) {
+                return Ok(value);
+            }
+            if start.elapsed() >= timeout {
+                return Err(Error::Timeout {
+                    what: format!(
+                        "counter {name}{} to reach at least {minimum} (last seen: {seen:?})",
+                        format_labels(labels)
+                    ),
+                    waited: timeout,
+                });
+            }
+            std::thread::sleep(POLL_INTERVAL);
+        }
+    }
+
     /// Envoy's own log (stderr) so far.
     pub fn log(&self) -> String {
         read_lossy(&self.dir.path().join("envoy.log"))

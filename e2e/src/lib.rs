@@ -25,6 +25,7 @@ pub mod prometheus;
 pub mod raw_http;
 pub mod stack;
 pub mod stub;
+pub mod tokens;
 pub mod validate;
 pub mod wait;
 

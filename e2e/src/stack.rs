@@ -9,7 +9,10 @@ use crate::paths::filter_wasm;
 use crate::stub::StubServer;
 
 /// The example plugin configuration (`envoy/plugin-config.example.json`).
-const EXAMPLE_PLUGIN_CONFIGURATION: &str = include_str!("../../envoy/plugin-config.example.json");
+pub const EXAMPLE_PLUGIN_CONFIGURATION: &str =
+    include_str!("../../envoy/plugin-config.example.json");
+/// The TEST-ONLY key set the stub issuer publishes by default.
+const TEST_JWKS: &str = include_str!("../../testdata/jwks.json");
 
 /// How to start a [`LocalStack`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +22,11 @@ pub struct StackOptions {
     pub plugin_configuration: String,
     /// How Envoy runs.
     pub envoy: EnvoyOptions,
+    /// The JWKS the stub issuer publishes from the start.
+    pub issuer_jwks: serde_json::Value,
+    /// Whether `start` waits until every Wasm VM has loaded keys and read the revocation
+    /// feed (when the configuration fetches them), so the first request is not a 503.
+    pub wait_for_gate: bool,
 }
 
 impl Default for StackOptions {
@@ -27,6 +35,8 @@ impl Default for StackOptions {
         Self {
             plugin_configuration: EXAMPLE_PLUGIN_CONFIGURATION.trim_end().to_owned(),
             envoy: EnvoyOptions::default(),
+            issuer_jwks: serde_json::from_str(TEST_JWKS).unwrap_or_default(),
+            wait_for_gate: true,
         }
     }
 }
@@ -51,6 +61,8 @@ impl LocalStack {
         let upstream = StubServer::start()?;
         let issuer = StubServer::start()?;
         let collector = StubServer::start()?;
+        // Keys first: the filter fetches them as soon as Envoy is up.
+        issuer.set_jwks(options.issuer_jwks);
         let mut spec = EnvoySpec::jitgate(
             Backends {
                 upstream: upstream.addr(),
@@ -62,8 +74,22 @@ impl LocalStack {
                 plugin_configuration: options.plugin_configuration,
             },
         );
+        let concurrency = options.envoy.concurrency;
+        let configuration: serde_json::Value =
+            serde_json::from_str(&spec.filter.plugin_configuration).unwrap_or_default();
         spec.options = options.envoy;
         let envoy = Envoy::start(&spec)?;
+        if options.wait_for_gate {
+            // One VM per worker plus the main thread's, each fetching on its own.
+            let vms = u64::from(concurrency) + 1;
+            let timeout = std::time::Duration::from_secs(10);
+            if configuration.pointer("/keys/fetch").is_some() {
+                envoy.wait_for_counter_at_least("jitgate_keys_fetch_ok", &[], vms, timeout)?;
+            }
+            if configuration.get("revocation").is_some() {
+                envoy.wait_for_counter_at_least("jitgate_revocation_poll_ok", &[], vms, timeout)?;
+            }
+        }
         Ok(Self {
             envoy,
             upstream,

@@ -18,7 +18,7 @@ fn spec(wasm_path: std::path::PathBuf) -> EnvoySpec {
         },
         FilterModule {
             wasm_path,
-            plugin_configuration: "{}".to_owned(),
+            plugin_configuration: jitgate_e2e::stack::EXAMPLE_PLUGIN_CONFIGURATION.to_owned(),
         },
     )
 }

@@ -1,0 +1,543 @@
+//! The filter's JSON configuration: parsed and validated once in `on_configure`, then shared
+//! read-only by every request on the worker.
+//!
+//! The decision sections (`issuer`, `audiences`, `realm`, `routes`, `unmatched`, `limits`)
+//! are `jitgate_grant::PolicyConfig`, so every host reads them identically; this module adds
+//! the filter's own sections: `keys`, `token`, `revocation`, `cache`. Unknown fields anywhere
+//! are refused, and every error names its field (`keys.fetch.timeout_ms: invalid type…`).
+
+use std::fmt;
+use std::time::Duration;
+
+use jitgate_grant::{KeySet, Policy, PolicyConfig};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::upstream::Upstream;
+
+/// A configuration problem, naming the field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Dotted path of the field.
+    pub field: String,
+    /// What is wrong.
+    pub problem: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.problem)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn error(field: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        field: field.into(),
+        problem: problem.into(),
+    }
+}
+
+/// Where verification keys come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// A JWKS written into the configuration.
+    Inline(KeySet),
+    /// Fetched from the issuer's cluster.
+    Fetch(KeyFetchSettings),
+}
+
+/// How to fetch keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyFetchSettings {
+    /// The JWKS endpoint.
+    pub upstream: Upstream,
+    /// Refresh interval once loaded.
+    pub refresh: Duration,
+    /// Least time between fetches triggered by an unknown `kid`.
+    pub unknown_kid_min_interval: Duration,
+}
+
+/// Where the token is read from and whether it goes upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenSettings {
+    /// Lowercase header name.
+    pub header: String,
+    /// Scheme prefix with its space, or empty.
+    pub prefix: String,
+    /// Whether the token header is passed to the upstream (default: stripped).
+    pub forward: bool,
+}
+
+/// How the revocation feed is polled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevocationSettings {
+    /// The feed endpoint.
+    pub upstream: Upstream,
+    /// Poll interval.
+    pub interval: Duration,
+    /// The data-plane credential, sent as a bearer token.
+    pub credential: String,
+    /// After this long without a successful poll, grants cannot be shown unrevoked.
+    pub max_staleness: Duration,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// The decision policy.
+    pub policy: Policy,
+    /// Where keys come from.
+    pub keys: KeySource,
+    /// Where the token is.
+    pub token: TokenSettings,
+    /// The revocation feed, if any.
+    pub revocation: Option<RevocationSettings>,
+    /// Verification cache size (0 disables).
+    pub cache_entries: usize,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeysConfig {
+    #[serde(default)]
+    jwks: Option<Value>,
+    #[serde(default)]
+    fetch: Option<FetchConfig>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FetchConfig {
+    cluster: String,
+    #[serde(default)]
+    authority: Option<String>,
+    #[serde(default = "default_jwks_path")]
+    path: String,
+    #[serde(default = "default_refresh_seconds")]
+    refresh_seconds: u64,
+    #[serde(default = "default_fetch_timeout_ms")]
+    timeout_ms: u64,
+    #[serde(default = "default_unknown_kid_seconds")]
+    unknown_kid_min_interval_seconds: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenConfig {
+    #[serde(default = "default_token_header")]
+    header: String,
+    #[serde(default = "default_token_prefix")]
+    prefix: String,
+    #[serde(default)]
+    forward: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevocationConfig {
+    cluster: String,
+    #[serde(default)]
+    authority: Option<String>,
+    #[serde(default = "default_feed_path")]
+    path: String,
+    #[serde(default = "default_interval_ms")]
+    interval_ms: u64,
+    #[serde(default = "default_feed_timeout_ms")]
+    timeout_ms: u64,
+    #[serde(default)]
+    credential: Option<String>,
+    #[serde(default)]
+    credential_env: Option<String>,
+    #[serde(default = "default_max_staleness_ms")]
+    max_staleness_ms: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CacheConfig {
+    #[serde(default = "default_cache_entries")]
+    max_entries: usize,
+}
+
+fn default_jwks_path() -> String {
+    "/.well-known/jwks.json".into()
+}
+fn default_refresh_seconds() -> u64 {
+    300
+}
+fn default_fetch_timeout_ms() -> u64 {
+    2000
+}
+fn default_unknown_kid_seconds() -> u64 {
+    10
+}
+fn default_token_header() -> String {
+    "authorization".into()
+}
+fn default_token_prefix() -> String {
+    "Bearer ".into()
+}
+fn default_feed_path() -> String {
+    "/v1/revocations".into()
+}
+fn default_interval_ms() -> u64 {
+    1000
+}
+fn default_feed_timeout_ms() -> u64 {
+    1000
+}
+fn default_max_staleness_ms() -> u64 {
+    10_000
+}
+/// Default verification cache size.
+pub const DEFAULT_CACHE_ENTRIES: usize = 10_000;
+fn default_cache_entries() -> usize {
+    DEFAULT_CACHE_ENTRIES
+}
+
+/// The filter's own top-level sections; everything else belongs to the policy.
+const FILTER_SECTIONS: [&str; 4] = ["keys", "token", "revocation", "cache"];
+
+impl Settings {
+    /// Parses and validates the plugin configuration. `environment` resolves
+    /// `credential_env` (Envoy passes variables via `vm_config.environment_variables`).
+    pub fn from_json(
+        text: &[u8],
+        environment: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Settings, ConfigError> {
+        let value: Value = serde_json::from_slice(text)
+            .map_err(|e| error("configuration", format!("not valid JSON: {e}")))?;
+        let Value::Object(mut root) = value else {
+            return Err(error("configuration", "must be a JSON object"));
+        };
+        let mut sections = Map::new();
+        for name in FILTER_SECTIONS {
+            if let Some(section) = root.remove(name) {
+                sections.insert(name.to_owned(), section);
+            }
+        }
+        let policy_config: PolicyConfig = parse_section("", Value::Object(root))?;
+        let policy = Policy::compile(&policy_config).map_err(|e| error(e.field, e.problem))?;
+
+        let keys = match sections.remove("keys") {
+            None => {
+                return Err(error(
+                    "keys",
+                    "missing: give \"jwks\" (inline) or \"fetch\" (from the issuer)",
+                ))
+            }
+            Some(value) => parse_keys(parse_section("keys", value)?)?,
+        };
+        let token = match sections.remove("token") {
+            None => parse_section::<TokenConfig>("token", Value::Object(Map::new()))?,
+            Some(value) => parse_section("token", value)?,
+        };
+        let token = check_token(token)?;
+        let revocation = match sections.remove("revocation") {
+            None => None,
+            Some(value) => Some(parse_revocation(
+                parse_section("revocation", value)?,
+                environment,
+            )?),
+        };
+        let cache: CacheConfig = match sections.remove("cache") {
+            None => parse_section("cache", Value::Object(Map::new()))?,
+            Some(value) => parse_section("cache", value)?,
+        };
+        if cache.max_entries > 1_000_000 {
+            return Err(error("cache.max_entries", "must be at most 1000000"));
+        }
+        Ok(Settings {
+            policy,
+            keys,
+            token,
+            revocation,
+            cache_entries: cache.max_entries,
+        })
+    }
+}
+
+/// Deserializes one section, reporting the full path of the failing field.
+fn parse_section<T: DeserializeOwned>(section: &str, value: Value) -> Result<T, ConfigError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let inner = e.path().to_string();
+        let field = match (section.is_empty(), inner.as_str()) {
+            (true, ".") => "configuration".to_owned(),
+            (true, _) => inner,
+            (false, ".") => section.to_owned(),
+            (false, _) => format!("{section}.{inner}"),
+        };
+        error(field, e.into_inner().to_string())
+    })
+}
+
+fn parse_keys(config: KeysConfig) -> Result<KeySource, ConfigError> {
+    match (config.jwks, config.fetch) {
+        (Some(jwks), None) => KeySet::from_jwks_json(&jwks.to_string())
+            .map(KeySource::Inline)
+            .map_err(|e| error("keys.jwks", e.to_string())),
+        (None, Some(fetch)) => {
+            let upstream = Upstream::new(
+                &fetch.cluster,
+                fetch.authority.as_deref(),
+                &fetch.path,
+                fetch.timeout_ms,
+            )
+            .map_err(|problem| error("keys.fetch", problem))?;
+            if !(10..=86_400).contains(&fetch.refresh_seconds) {
+                return Err(error(
+                    "keys.fetch.refresh_seconds",
+                    "must be between 10 and 86400",
+                ));
+            }
+            Ok(KeySource::Fetch(KeyFetchSettings {
+                upstream,
+                refresh: Duration::from_secs(fetch.refresh_seconds),
+                unknown_kid_min_interval: Duration::from_secs(
+                    fetch.unknown_kid_min_interval_seconds,
+                ),
+            }))
+        }
+        _ => Err(error("keys", "give exactly one of \"jwks\" and \"fetch\"")),
+    }
+}
+
+fn check_token(config: TokenConfig) -> Result<TokenSettings, ConfigError> {
+    let header = config.header.to_ascii_lowercase();
+    let token_char = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    if header.is_empty() || !header.chars().all(token_char) {
+        return Err(error(
+            "token.header",
+            format!("{:?} is not an HTTP header name", config.header),
+        ));
+    }
+    if config.prefix.chars().any(|c| c.is_control()) {
+        return Err(error("token.prefix", "must not contain control characters"));
+    }
+    Ok(TokenSettings {
+        header,
+        prefix: config.prefix,
+        forward: config.forward,
+    })
+}
+
+fn parse_revocation(
+    config: RevocationConfig,
+    environment: &dyn Fn(&str) -> Option<String>,
+) -> Result<RevocationSettings, ConfigError> {
+    let upstream = Upstream::new(
+        &config.cluster,
+        config.authority.as_deref(),
+        &config.path,
+        config.timeout_ms,
+    )
+    .map_err(|problem| error("revocation", problem))?;
+    if !(50..=60_000).contains(&config.interval_ms) {
+        return Err(error(
+            "revocation.interval_ms",
+            "must be between 50 and 60000",
+        ));
+    }
+    if config.max_staleness_ms < config.interval_ms.saturating_mul(2) {
+        return Err(error(
+            "revocation.max_staleness_ms",
+            "must be at least twice interval_ms",
+        ));
+    }
+    let credential = match (config.credential, config.credential_env) {
+        (Some(credential), None) => credential,
+        (None, Some(variable)) => environment(&variable).ok_or_else(|| {
+            error(
+                "revocation.credential_env",
+                format!("environment variable {variable:?} is not set in the Wasm VM"),
+            )
+        })?,
+        _ => {
+            return Err(error(
+                "revocation",
+                "give exactly one of \"credential\" and \"credential_env\"",
+            ))
+        }
+    };
+    if credential.is_empty() || credential.chars().any(|c| c.is_control() || c == ' ') {
+        return Err(error(
+            "revocation.credential",
+            "must be a non-empty token without spaces",
+        ));
+    }
+    Ok(RevocationSettings {
+        upstream,
+        interval: Duration::from_millis(config.interval_ms),
+        credential,
+        max_staleness: Duration::from_millis(config.max_staleness_ms),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const JWKS: &str = include_str!("../../testdata/jwks.json");
+
+    fn base() -> Value {
+        serde_json::json!({
+            "issuer": "https://issuer.test",
+            "audiences": ["gw"],
+            "routes": [{"path": "/v1/chat/completions", "scope": "inference:{model}"}],
+            "keys": {"jwks": serde_json::from_str::<Value>(JWKS).unwrap()},
+        })
+    }
+
+    fn parse(value: &Value) -> Result<Settings, ConfigError> {
+        Settings::from_json(value.to_string().as_bytes(), &|name| {
+            (name == "FEED_CREDENTIAL").then(|| "s3cret".into())
+        })
+    }
+
+    fn field_of(value: Value) -> String {
+        parse(&value).unwrap_err().field
+    }
+
+    #[test]
+    fn minimal_configuration_gets_the_defaults() {
+        let settings = parse(&base()).unwrap();
+        assert!(matches!(settings.keys, KeySource::Inline(ref keys) if keys.len() == 2));
+        assert_eq!(
+            settings.token,
+            TokenSettings {
+                header: "authorization".into(),
+                prefix: "Bearer ".into(),
+                forward: false
+            }
+        );
+        assert_eq!(settings.revocation, None);
+        assert_eq!(settings.cache_entries, DEFAULT_CACHE_ENTRIES);
+        assert_eq!(settings.policy.token_rules.leeway_seconds, 30);
+    }
+
+    #[test]
+    fn fetch_and_revocation_sections() {
+        let mut config = base();
+        config["keys"] = serde_json::json!({"fetch": {"cluster": "issuer"}});
+        config["revocation"] =
+            serde_json::json!({"cluster": "issuer", "credential_env": "FEED_CREDENTIAL"});
+        let settings = parse(&config).unwrap();
+        let KeySource::Fetch(fetch) = settings.keys else {
+            panic!("expected fetch")
+        };
+        assert_eq!(fetch.upstream.path, "/.well-known/jwks.json");
+        assert_eq!(fetch.upstream.authority, "issuer");
+        let revocation = settings.revocation.unwrap();
+        assert_eq!(revocation.credential, "s3cret");
+        assert_eq!(revocation.interval, Duration::from_millis(1000));
+    }
+
+    #[test]
+    fn every_error_names_its_field() {
+        let with = |path: &[&str], value: Value| {
+            let mut config = base();
+            let mut target = &mut config;
+            for key in &path[..path.len() - 1] {
+                target = &mut target[*key];
+            }
+            target[path[path.len() - 1]] = value;
+            config
+        };
+        assert_eq!(
+            field_of(with(&["audiences"], serde_json::json!([]))),
+            "audiences"
+        );
+        assert_eq!(field_of(with(&["extra"], serde_json::json!(1))), "extra");
+        assert!(parse(&with(&["extra"], serde_json::json!(1)))
+            .unwrap_err()
+            .problem
+            .contains("unknown field `extra`"));
+        assert_eq!(
+            field_of(with(
+                &["limits"],
+                serde_json::json!({"leeway_seconds": "30"})
+            )),
+            "limits.leeway_seconds"
+        );
+        assert_eq!(
+            field_of(with(
+                &["routes"],
+                serde_json::json!([{"path": "/a", "scope": "x"}])
+            )),
+            "routes[0].scope"
+        );
+        assert_eq!(field_of(with(&["keys"], serde_json::json!({}))), "keys");
+        assert_eq!(
+            field_of(with(
+                &["keys"],
+                serde_json::json!({"fetch": {"cluster": "c", "timeout_ms": "x"}})
+            )),
+            "keys.fetch.timeout_ms"
+        );
+        assert_eq!(
+            field_of(with(
+                &["keys"],
+                serde_json::json!({"jwks": {"keys": [{"kty": "RSA"}]}})
+            )),
+            "keys.jwks"
+        );
+        assert_eq!(
+            field_of(with(
+                &["token"],
+                serde_json::json!({"header": "bad header"})
+            )),
+            "token.header"
+        );
+        assert_eq!(
+            field_of(with(&["token"], serde_json::json!({"headr": "x"}))),
+            "token.headr"
+        );
+        assert_eq!(
+            field_of(with(&["revocation"], serde_json::json!({"cluster": "c"}))),
+            "revocation"
+        );
+        assert_eq!(
+            field_of(with(
+                &["revocation"],
+                serde_json::json!({"cluster": "c", "credential_env": "UNSET"})
+            )),
+            "revocation.credential_env"
+        );
+        assert_eq!(
+            field_of(with(
+                &["revocation"],
+                serde_json::json!({"cluster": "c", "credential": "x", "interval_ms": 5})
+            )),
+            "revocation.interval_ms"
+        );
+        assert_eq!(
+            field_of(with(
+                &["cache"],
+                serde_json::json!({"max_entries": 5_000_000})
+            )),
+            "cache.max_entries"
+        );
+        let mut no_keys = base();
+        no_keys.as_object_mut().unwrap().remove("keys");
+        assert_eq!(field_of(no_keys), "keys");
+        assert_eq!(
+            Settings::from_json(b"[]", &|_| None).unwrap_err().field,
+            "configuration"
+        );
+        assert_eq!(
+            Settings::from_json(b"{", &|_| None).unwrap_err().field,
+            "configuration"
+        );
+    }
+
+    #[test]
+    fn errors_never_echo_the_credential() {
+        let mut config = base();
+        config["revocation"] = serde_json::json!({"cluster": "c", "credential": "sec ret"});
+        let error = parse(&config).unwrap_err();
+        assert!(!error.to_string().contains("sec ret"));
+    }
+}

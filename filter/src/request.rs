@@ -1,0 +1,294 @@
+//! One request through the gate: gather the facts from the headers, ask `decide`, and act —
+//! let it through (stripping the token and any client-supplied `x-jitgate-*` headers, then
+//! adding the subject and grant), refuse it with the reason's response, or, when the scope
+//! depends on the body's `model`, buffer the body (only then, only for callers whose token
+//! already passed) and ask again.
+//!
+//! Proxy-Wasm (ABI 0.2.1) cannot hold the headers while it reads the body: Envoy turns a
+//! paused header callback into "stop everything", and the body never arrives (see
+//! proxy-wasm/spec#63). So for a model-scoped route the headers — already stripped of the
+//! token, with the verified subject added — go on to the router, and the *body* is held
+//! until the model is checked. A refusal then resets the upstream stream: the model server
+//! may see the start of a request, never its body or the token.
+//!
+//! The decision always comes from `jitgate_grant::decide_cached`; nothing here judges a
+//! token or a scope.
+
+use jitgate_grant::{
+    decide_cached, extract_bearer, read_model, Decision, DecisionInputs, ModelFact, Outcome,
+    Reason, RequestFacts, UnixTime,
+};
+
+use crate::host::{Counter, Level, RequestHost};
+use crate::metrics;
+use crate::state::{revocation_state, Keys, VmState};
+
+/// Headers the gate adds for the upstream; any a client sends are removed first.
+pub const SUBJECT_HEADER: &str = "x-jitgate-subject";
+/// See [`SUBJECT_HEADER`].
+pub const GRANT_HEADER: &str = "x-jitgate-grant";
+const RESERVED_PREFIX: &str = "x-jitgate-";
+
+/// What the host should do with the stream after a callback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Let the request continue.
+    Continue,
+    /// Hold it (buffering the body, or because a local reply was sent).
+    Pause,
+}
+
+/// The facts read from the request headers, kept for the body callback.
+#[derive(Debug, Default)]
+struct HeaderFacts {
+    method: String,
+    path: String,
+    content_type: Option<String>,
+    request_id: String,
+    token_values: Vec<String>,
+}
+
+/// Per-request state.
+#[derive(Debug, Default)]
+pub struct RequestFlow {
+    facts: HeaderFacts,
+    awaiting_model: bool,
+    /// The headers have gone upstream (prepared) while the body is checked.
+    headers_forwarded: bool,
+    /// The last decision, for audit records and filter state.
+    decision: Option<Decision>,
+}
+
+impl RequestFlow {
+    /// A new request.
+    pub fn new() -> RequestFlow {
+        RequestFlow::default()
+    }
+
+    /// The decision made so far.
+    pub fn decision(&self) -> Option<&Decision> {
+        self.decision.as_ref()
+    }
+
+    /// Whether the body is being held until the model is checked.
+    pub fn awaits_body(&self) -> bool {
+        self.awaiting_model
+    }
+
+    /// The request headers have arrived.
+    pub fn on_headers(
+        &mut self,
+        state: &mut VmState,
+        host: &mut impl RequestHost,
+        end_of_stream: bool,
+    ) -> Step {
+        self.facts = read_facts(host, &state.settings.token.header);
+        // With no body to come, the model (if the route needs one) is already as known as it
+        // will ever be.
+        let model = end_of_stream.then(|| self.model_from_body(state, host, 0));
+        let fact = model.as_ref().map_or(ModelFact::Unread, as_fact);
+        let decision = self.decide(state, host, fact);
+        match decision.outcome {
+            Outcome::NeedModel => {
+                // Only reachable with a body still to come: `end_of_stream` gave a model fact.
+                // The headers must go on now (see the module docs); the body waits.
+                self.prepare_upstream_request(state, host, &decision);
+                self.headers_forwarded = true;
+                self.awaiting_model = true;
+                self.decision = Some(decision);
+                Step::Continue
+            }
+            _ => self.act(state, host, decision),
+        }
+    }
+
+    /// A piece of the request body has arrived (`body_size` is the total buffered so far).
+    pub fn on_body(
+        &mut self,
+        state: &mut VmState,
+        host: &mut impl RequestHost,
+        body_size: usize,
+        end_of_stream: bool,
+    ) -> Step {
+        if !self.awaiting_model {
+            return Step::Continue;
+        }
+        if body_size > state.settings.policy.max_body_bytes {
+            // Refuse as soon as the limit is crossed instead of buffering the rest.
+            self.awaiting_model = false;
+            let decision = self.decide(state, host, ModelFact::Unusable(Reason::BodyTooLarge));
+            return self.act(state, host, decision);
+        }
+        if !end_of_stream {
+            return Step::Pause;
+        }
+        self.awaiting_model = false;
+        let model = self.model_from_body(state, host, body_size);
+        let decision = self.decide(state, host, as_fact(&model));
+        self.act(state, host, decision)
+    }
+
+    fn model_from_body(
+        &self,
+        state: &VmState,
+        host: &impl RequestHost,
+        body_size: usize,
+    ) -> Result<String, Reason> {
+        let body = if body_size == 0 {
+            Vec::new()
+        } else {
+            host.request_body(body_size).unwrap_or_default()
+        };
+        read_model(
+            self.facts.content_type.as_deref(),
+            &body,
+            state.settings.policy.max_body_bytes,
+        )
+    }
+
+    fn decide(
+        &self,
+        state: &mut VmState,
+        host: &mut impl RequestHost,
+        model: ModelFact<'_>,
+    ) -> Decision {
+        let now_ms = host.now_ms();
+        let values: Vec<&str> = self.facts.token_values.iter().map(String::as_str).collect();
+        let before = state.cache.stats();
+        let decision = {
+            // Split the borrow: the cache is lent mutably while keys and revocations are
+            // lent shared.
+            let VmState {
+                settings,
+                keys,
+                revocation,
+                cache,
+            } = &mut *state;
+            let inputs = DecisionInputs {
+                policy: &settings.policy,
+                request: RequestFacts {
+                    method: &self.facts.method,
+                    path: &self.facts.path,
+                    model,
+                },
+                token: extract_bearer(&values, &settings.token.prefix),
+                keys: keys.state(),
+                revocations: revocation_state(revocation.as_ref(), now_ms),
+                now: UnixTime(i64::try_from(now_ms / 1000).unwrap_or(i64::MAX)),
+                audit_full: false,
+            };
+            decide_cached(&inputs, cache)
+        };
+        let after = state.cache.stats();
+        host.increment(Counter::CacheHits, after.hits - before.hits);
+        host.increment(Counter::CacheMisses, after.misses - before.misses);
+        if decision.reason == Reason::UnknownKey {
+            if let Keys::Fetched(fetcher) = &mut state.keys {
+                fetcher.unknown_key_seen(now_ms);
+            }
+        }
+        decision
+    }
+
+    fn act(&mut self, state: &VmState, host: &mut impl RequestHost, decision: Decision) -> Step {
+        host.set_filter_state(
+            "jitgate_decision",
+            if decision.is_allowed() {
+                "allow"
+            } else {
+                "deny"
+            },
+        );
+        host.set_filter_state("jitgate_reason", decision.reason.code());
+        if let Some(grant) = &decision.grant {
+            host.set_filter_state("jitgate_subject", &grant.claims.sub);
+            host.set_filter_state("jitgate_grant", &grant.claims.grant_id);
+        }
+        let step = if decision.is_allowed() {
+            host.increment(Counter::Allowed, 1);
+            if !self.headers_forwarded {
+                self.prepare_upstream_request(state, host, &decision);
+            }
+            Step::Continue
+        } else {
+            host.increment(metrics::denied(decision.reason), 1);
+            let response = decision.reason.deny_response(
+                &state.settings.policy.realm,
+                decision.required_scope.as_deref(),
+                &self.facts.request_id,
+            );
+            let headers: Vec<(&str, &str)> = response
+                .headers
+                .iter()
+                .map(|(name, value)| (*name, value.as_str()))
+                .collect();
+            host.log(
+                Level::Debug,
+                &format!(
+                    "deny {} {} reason={} request_id={}",
+                    self.facts.method,
+                    path_only(&self.facts.path),
+                    decision.reason,
+                    self.facts.request_id
+                ),
+            );
+            host.send_response(response.status, &headers, response.body.as_bytes());
+            Step::Pause
+        };
+        self.decision = Some(decision);
+        step
+    }
+
+    fn prepare_upstream_request(
+        &self,
+        state: &VmState,
+        host: &mut impl RequestHost,
+        decision: &Decision,
+    ) {
+        let token = &state.settings.token;
+        if !token.forward {
+            host.remove_request_header(&token.header);
+        }
+        let mut reserved: Vec<String> = host
+            .request_headers()
+            .into_iter()
+            .map(|(name, _)| name.to_ascii_lowercase())
+            .filter(|name| name.starts_with(RESERVED_PREFIX))
+            .collect();
+        reserved.dedup();
+        for name in reserved {
+            host.remove_request_header(&name);
+        }
+        if let Some(grant) = &decision.grant {
+            host.add_request_header(SUBJECT_HEADER, &grant.claims.sub);
+            host.add_request_header(GRANT_HEADER, &grant.claims.grant_id);
+        }
+    }
+}
+
+fn read_facts(host: &impl RequestHost, token_header: &str) -> HeaderFacts {
+    let mut facts = HeaderFacts::default();
+    for (name, value) in host.request_headers() {
+        match name.to_ascii_lowercase().as_str() {
+            ":method" => facts.method = value,
+            ":path" => facts.path = value,
+            "content-type" => facts.content_type = Some(value),
+            "x-request-id" => facts.request_id = value,
+            lowered if lowered == token_header => facts.token_values.push(value),
+            _ => {}
+        }
+    }
+    facts
+}
+
+fn as_fact(model: &Result<String, Reason>) -> ModelFact<'_> {
+    match model {
+        Ok(model) => ModelFact::Named(model),
+        Err(reason) => ModelFact::Unusable(*reason),
+    }
+}
+
+/// The path without its query, which may carry things that do not belong in logs.
+fn path_only(path: &str) -> &str {
+    path.split_once('?').map_or(path, |(path, _)| path)
+}

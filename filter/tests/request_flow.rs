@@ -1,0 +1,317 @@
+//! The glue's behaviour around a decision, with the fake host: what the upstream sees on
+//! allow, what the client sees on deny, body buffering, key loading and revocation polling.
+
+// A test fails by panicking; the lints against panics are for the code under test.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
+use jitgate_conformance::bundle::JWKS;
+use jitgate_conformance::catalog::{standard_claims, POLICY_JSON, STANDARD_TIMES};
+use jitgate_conformance::recipe::Recipe;
+use jitgate_conformance::testkeys::TestKey;
+use jitgate_filter::fake::FakeHost;
+use jitgate_filter::host::CallResponse;
+use jitgate_filter::request::{RequestFlow, Step};
+use jitgate_filter::root;
+use jitgate_filter::state::VmState;
+use serde_json::{json, Value};
+
+const NOW_S: i64 = 1_800_000_000;
+const NOW_MS: u64 = 1_800_000_000_000;
+const CHAT: &str = r#"{"model":"meta-llama/Llama-3.1-8B-Instruct","messages":[]}"#;
+
+fn config(keys: Value, revocation: Option<Value>) -> Value {
+    let mut config: Value = serde_json::from_str(POLICY_JSON).unwrap();
+    config["keys"] = keys;
+    if let Some(revocation) = revocation {
+        config["revocation"] = revocation;
+    }
+    config
+}
+
+fn inline_keys() -> Value {
+    json!({"jwks": serde_json::from_str::<Value>(JWKS).unwrap()})
+}
+
+fn vm(config: &Value) -> (VmState, FakeHost) {
+    let mut host = FakeHost::at(NOW_MS);
+    let state = root::configure(&mut host, config.to_string().as_bytes(), &|_| None).unwrap();
+    (state, host)
+}
+
+fn token(name: &str) -> String {
+    Recipe::honest(TestKey::Ed25519, standard_claims(name), STANDARD_TIMES).token(NOW_S)
+}
+
+fn chat_request(token: &str) -> FakeHost {
+    FakeHost::request(NOW_MS, "POST", "/v1/chat/completions")
+        .header("content-type", "application/json")
+        .header("authorization", &format!("Bearer {token}"))
+        .body(CHAT.as_bytes())
+}
+
+fn run(state: &mut VmState, host: &mut FakeHost) -> Step {
+    let mut flow = RequestFlow::new();
+    let step = flow.on_headers(state, host, false);
+    if flow.awaits_body() {
+        let size = host.request_body.len();
+        return flow.on_body(state, host, size, true);
+    }
+    step
+}
+
+#[test]
+fn allowed_requests_lose_the_token_and_spoofed_headers_and_gain_subject_and_grant() {
+    let (mut state, _) = vm(&config(inline_keys(), None));
+    let mut host = chat_request(&token("allowed"))
+        .header("x-jitgate-subject", "mallory")
+        .header("X-Jitgate-Grant", "forged")
+        .header("x-jitgate-anything", "x");
+    assert_eq!(run(&mut state, &mut host), Step::Continue);
+    assert_eq!(host.response, None);
+    assert!(
+        host.header_values("authorization").is_empty(),
+        "token stripped"
+    );
+    assert_eq!(
+        host.header_values("x-jitgate-subject"),
+        vec!["alice@example.com"]
+    );
+    assert_eq!(host.header_values("x-jitgate-grant"), vec!["grant-allowed"]);
+    assert!(host.header_values("x-jitgate-anything").is_empty());
+    assert!(host.header_values("X-Jitgate-Grant").is_empty());
+    assert_eq!(
+        host.filter_state
+            .get("jitgate_decision")
+            .map(String::as_str),
+        Some("allow")
+    );
+    assert_eq!(
+        host.filter_state.get("jitgate_subject").map(String::as_str),
+        Some("alice@example.com")
+    );
+    assert_eq!(host.counter("jitgate.allowed"), 1);
+    assert_eq!(host.counter("jitgate.cache.misses"), 1);
+}
+
+#[test]
+fn the_token_can_be_forwarded_when_configured() {
+    let mut config = config(inline_keys(), None);
+    config["token"] = json!({"forward": true});
+    let (mut state, _) = vm(&config);
+    let token = token("forwarded");
+    let mut host = chat_request(&token);
+    assert_eq!(run(&mut state, &mut host), Step::Continue);
+    assert_eq!(
+        host.header_values("authorization"),
+        vec![format!("Bearer {token}").as_str()]
+    );
+}
+
+#[test]
+fn a_second_request_with_the_same_token_is_a_cache_hit() {
+    let (mut state, _) = vm(&config(inline_keys(), None));
+    let token = token("cached");
+    let mut first = chat_request(&token);
+    run(&mut state, &mut first);
+    let mut second = chat_request(&token);
+    assert_eq!(run(&mut state, &mut second), Step::Continue);
+    // Two lookups on the second request (headers, then body), both hits.
+    assert_eq!(second.counter("jitgate.cache.hits"), 2);
+    assert_eq!(second.counter("jitgate.cache.misses"), 0);
+}
+
+#[test]
+fn denials_answer_rfc6750_and_never_echo_the_token() {
+    let (mut state, _) = vm(&config(inline_keys(), None));
+    let token = token("scoped");
+    let mut host = chat_request(&token).body(br#"{"model":"gpt-4o"}"#);
+    assert_eq!(run(&mut state, &mut host), Step::Pause);
+    let response = host.response.clone().unwrap();
+    assert_eq!(response.status, 403);
+    assert_eq!(
+        response.header("www-authenticate"),
+        Some("Bearer realm=\"jitgate\", error=\"insufficient_scope\", error_description=\"the grant does not cover this request; request the scope named in WWW-Authenticate\", scope=\"inference:gpt-4o\"")
+    );
+    let body: Value = serde_json::from_str(&response.body).unwrap();
+    assert_eq!(body["error"], "insufficient_scope");
+    assert_eq!(body["reason"], "insufficient_scope");
+    assert_eq!(body["request_id"], "req-1");
+    assert!(!response.body.contains(&token));
+    assert_eq!(host.counter("jitgate.denied.insufficient_scope"), 1);
+    assert_eq!(
+        host.filter_state.get("jitgate_reason").map(String::as_str),
+        Some("insufficient_scope")
+    );
+}
+
+#[test]
+fn bad_tokens_are_refused_before_the_body_is_buffered() {
+    let (mut state, _) = vm(&config(inline_keys(), None));
+    let mut host = chat_request("not-a-token");
+    let mut flow = RequestFlow::new();
+    assert_eq!(flow.on_headers(&mut state, &mut host, false), Step::Pause);
+    assert_eq!(host.response.as_ref().map(|r| r.status), Some(401));
+}
+
+#[test]
+fn a_body_over_the_limit_is_refused_as_soon_as_it_crosses_it() {
+    let (mut state, _) = vm(&config(inline_keys(), None));
+    let mut host = chat_request(&token("big"));
+    let mut flow = RequestFlow::new();
+    assert_eq!(
+        flow.on_headers(&mut state, &mut host, false),
+        Step::Continue
+    );
+    assert!(flow.awaits_body());
+    assert_eq!(host.response, None, "waiting for the body");
+    assert_eq!(
+        flow.on_body(&mut state, &mut host, 60_000, false),
+        Step::Pause
+    );
+    assert_eq!(host.response, None);
+    assert_eq!(
+        flow.on_body(&mut state, &mut host, 70_000, false),
+        Step::Pause
+    );
+    assert_eq!(host.response.as_ref().map(|r| r.status), Some(413));
+}
+
+#[test]
+fn public_routes_pass_without_a_token_and_non_model_routes_do_not_buffer() {
+    let (mut state, _) = vm(&config(inline_keys(), None));
+    let mut host = FakeHost::request(NOW_MS, "GET", "/v1/models");
+    let mut flow = RequestFlow::new();
+    assert_eq!(flow.on_headers(&mut state, &mut host, true), Step::Continue);
+    assert_eq!(
+        flow.on_body(&mut state, &mut host, 10, true),
+        Step::Continue
+    );
+    let mut host = FakeHost::request(NOW_MS, "GET", "/v1/datasets/claims-2024/rows")
+        .header("authorization", &format!("Bearer {}", token("dataset")));
+    assert_eq!(
+        RequestFlow::new().on_headers(&mut state, &mut host, false),
+        Step::Continue
+    );
+}
+
+#[test]
+fn keys_load_from_the_issuer_and_until_then_requests_get_503() {
+    let (mut state, mut root_host) = vm(&config(
+        json!({"fetch": {"cluster": "issuer", "authority": "issuer.test"}}),
+        None,
+    ));
+    let mut host = chat_request(&token("early"));
+    run(&mut state, &mut host);
+    let response = host.response.unwrap();
+    assert_eq!(response.status, 503);
+    assert!(response.body.contains("keys_unavailable"));
+
+    root::tick(&mut state, &mut root_host);
+    let call = root_host.calls[0].clone();
+    assert_eq!(
+        (call.cluster.as_str(), call.path.as_str()),
+        ("issuer", "/.well-known/jwks.json")
+    );
+    root::tick(&mut state, &mut root_host);
+    assert_eq!(root_host.calls.len(), 1, "one fetch at a time");
+    let response = CallResponse {
+        status: Some(200),
+        body: Some(JWKS.as_bytes().to_vec()),
+    };
+    root::on_call_response(&mut state, &mut root_host, call.token, &response);
+    assert_eq!(root_host.counter("jitgate.keys.fetch_ok"), 1);
+
+    let mut host = chat_request(&token("later"));
+    assert_eq!(run(&mut state, &mut host), Step::Continue);
+}
+
+#[test]
+fn an_unknown_kid_triggers_an_early_key_refresh() {
+    let (mut state, mut root_host) = vm(&config(json!({"fetch": {"cluster": "issuer"}}), None));
+    root::tick(&mut state, &mut root_host);
+    let response = CallResponse {
+        status: Some(200),
+        body: Some(JWKS.as_bytes().to_vec()),
+    };
+    root::on_call_response(&mut state, &mut root_host, 1, &response);
+    root::tick(&mut state, &mut root_host);
+    assert_eq!(root_host.calls.len(), 1, "refresh not due yet");
+
+    let rotated = Recipe::honest(
+        TestKey::Attacker,
+        standard_claims("rotated"),
+        STANDARD_TIMES,
+    )
+    .token(NOW_S);
+    let mut host = chat_request(&rotated);
+    run(&mut state, &mut host);
+    assert_eq!(host.response.as_ref().map(|r| r.status), Some(401));
+    root::tick(&mut state, &mut root_host);
+    assert_eq!(
+        root_host.calls.len(),
+        2,
+        "the unknown kid made a refresh due"
+    );
+}
+
+#[test]
+fn revocations_are_polled_with_the_credential_and_enforced() {
+    let feed = json!({"cluster": "issuer", "credential": "data-plane-secret", "interval_ms": 1000});
+    let (mut state, mut root_host) = vm(&config(inline_keys(), Some(feed)));
+    let token = token("revoked-later");
+
+    let mut host = chat_request(&token);
+    run(&mut state, &mut host);
+    assert_eq!(
+        host.response.as_ref().map(|r| r.status),
+        Some(503),
+        "never polled: stale"
+    );
+
+    root::tick(&mut state, &mut root_host);
+    let call = root_host.calls[0].clone();
+    assert_eq!(call.path, "/v1/revocations");
+    assert_eq!(
+        call.headers,
+        vec![(
+            "authorization".to_owned(),
+            "Bearer data-plane-secret".to_owned()
+        )]
+    );
+    let empty = CallResponse {
+        status: Some(200),
+        body: Some(br#"{"revoked":[],"cursor":"0"}"#.to_vec()),
+    };
+    root::on_call_response(&mut state, &mut root_host, call.token, &empty);
+    let mut host = chat_request(&token);
+    assert_eq!(run(&mut state, &mut host), Step::Continue);
+
+    root_host.now_ms += 1000;
+    root::tick(&mut state, &mut root_host);
+    let call = root_host.calls[1].clone();
+    assert_eq!(call.path, "/v1/revocations?after=0");
+    let page = json!({"revoked": [{"grant_id": "grant-revoked-later", "revoked_at": NOW_S}], "cursor": "1"}).to_string();
+    root::on_call_response(
+        &mut state,
+        &mut root_host,
+        call.token,
+        &CallResponse {
+            status: Some(200),
+            body: Some(page.into_bytes()),
+        },
+    );
+    let mut host = chat_request(&token);
+    run(&mut state, &mut host);
+    let response = host.response.unwrap();
+    assert_eq!(response.status, 401);
+    assert!(response.body.contains("\"reason\":\"revoked\""));
+}
+
+#[test]
+fn configuration_errors_name_the_field() {
+    let mut host = FakeHost::at(NOW_MS);
+    let mut bad = config(inline_keys(), None);
+    bad["token"] = json!({"prefix": "Bearer ", "header": 7});
+    let error = root::configure(&mut host, bad.to_string().as_bytes(), &|_| None).unwrap_err();
+    assert_eq!(error.field, "token.header");
+}
