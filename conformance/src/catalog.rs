@@ -359,6 +359,14 @@ fn malformed_tokens() -> Vec<Vector> {
         )
         .presentation(Presentation::TwoHeaders)
         .expect("deny", "duplicate_token", 400),
+        case(
+            "merged-authorization-headers",
+            "Two credentials joined by a comma, as proxies merge repeated headers.",
+        )
+        .authorization(&[
+            "Bearer eyJhbGciOiJFZERTQSJ9.e30.AAAA,Bearer eyJhbGciOiJFZERTQSJ9.e30.AAAA",
+        ])
+        .expect("deny", "duplicate_token", 400),
         case("not-a-jws", "Garbage after Bearer.")
             .authorization(&["Bearer not-a-token"])
             .expect("deny", "malformed_token", 401),

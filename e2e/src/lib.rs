@@ -19,6 +19,7 @@ pub mod bootstrap;
 pub mod client;
 pub mod envoy;
 pub mod error;
+pub mod gate;
 pub mod paths;
 pub mod ports;
 pub mod prometheus;

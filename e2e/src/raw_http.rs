@@ -94,17 +94,59 @@ pub fn send(addr: SocketAddr, request: RawRequest<'_>) -> Result<RawResponse> {
     stream
         .set_read_timeout(Some(RAW_HTTP_TIMEOUT))
         .and_then(|()| stream.set_write_timeout(Some(RAW_HTTP_TIMEOUT)))
-        .and_then(|()| stream.write_all(head.as_bytes()))
-        .and_then(|()| stream.write_all(request.body))
-        .map_err(|error| fail(format!("send: {error}")))?;
+        .map_err(|error| fail(format!("socket: {error}")))?;
+    // Head and body in one write, as HTTP clients do for small bodies: a server that answers
+    // after the headers (a refusal) and closes would otherwise reset the connection when the
+    // body arrives in a later segment, and the reset can discard its answer.
+    let mut message = head.into_bytes();
+    message.extend_from_slice(request.body);
+    let written = stream.write_all(&message);
     let mut raw = Vec::new();
-    stream
-        .read_to_end(&mut raw)
-        .map_err(|error| fail(format!("read: {error}")))?;
-    parse_response(&raw).map_err(fail)
+    let read = read_message(&mut stream, &mut raw);
+    // An early answer still counts if it arrived before the connection ended badly.
+    match (parse_response(&raw), written, read) {
+        (Ok(response), _, _) => Ok(response),
+        (Err(_), Err(error), _) => Err(fail(format!("send: {error}"))),
+        (Err(_), _, Err(error)) => Err(fail(format!("read: {error}"))),
+        (Err(problem), Ok(()), Ok(_)) => Err(fail(problem)),
+    }
 }
 
-/// Parses a complete HTTP/1.1 response (the connection was closed after it).
+/// Reads until one whole response has arrived (by `content-length`, the end of a chunked
+/// body, or the connection closing), without waiting for the server to close first: after a
+/// refusal Envoy holds the connection open for its delayed-close timeout.
+fn read_message(stream: &mut TcpStream, raw: &mut Vec<u8>) -> std::io::Result<()> {
+    let mut buffer = [0_u8; 16 * 1024];
+    loop {
+        if is_complete(raw) {
+            return Ok(());
+        }
+        let read = stream.read(&mut buffer)?;
+        if read == 0 {
+            return Ok(());
+        }
+        raw.extend_from_slice(&buffer[..read]);
+    }
+}
+
+/// Whether `raw` holds a whole response.
+fn is_complete(raw: &[u8]) -> bool {
+    let Some(split) = find(raw, b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    let body = &raw[split + 4..];
+    if head.contains("transfer-encoding: chunked") {
+        return body.ends_with(b"0\r\n\r\n");
+    }
+    let length = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .and_then(|value| value.trim().parse::<usize>().ok());
+    length.is_some_and(|length| body.len() >= length)
+}
+
+/// Parses a complete HTTP/1.1 response.
 fn parse_response(raw: &[u8]) -> Result<RawResponse, String> {
     let split = find(raw, b"\r\n\r\n").ok_or("no end of headers")?;
     let head = std::str::from_utf8(&raw[..split]).map_err(|_| "headers are not UTF-8")?;

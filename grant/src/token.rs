@@ -102,7 +102,9 @@ fn is_access_token_type(typ: &str) -> bool {
 ///
 /// `prefix` is the scheme with its space (`"Bearer "`), matched case-insensitively as RFC
 /// 7235 says; an empty prefix takes the whole value. More than one header value is refused
-/// rather than guessed between; a value with another scheme (say `Basic`) counts as no token.
+/// rather than guessed between, and so is one value holding two credentials joined by a
+/// comma (how proxies merge repeated headers); a value with another scheme (say `Basic`)
+/// counts as no token.
 pub fn extract_bearer<'a>(values: &[&'a str], prefix: &str) -> TokenInput<'a> {
     match values {
         [] => TokenInput::Missing,
@@ -113,8 +115,14 @@ pub fn extract_bearer<'a>(values: &[&'a str], prefix: &str) -> TokenInput<'a> {
             if !has_prefix {
                 return TokenInput::Missing;
             }
+            let token = &value[prefix.len()..];
+            // A token never holds a comma, but proxies join repeated headers with one
+            // (Envoy does for `authorization`): a comma means two credentials.
+            if token.contains(',') {
+                return TokenInput::Duplicate;
+            }
             // Envoy trims surrounding whitespace; anything left inside is the token's problem.
-            TokenInput::Present(&value[prefix.len()..])
+            TokenInput::Present(token)
         }
         _ => TokenInput::Duplicate,
     }
