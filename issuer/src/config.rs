@@ -1,0 +1,81 @@
+//! `jitgate issuer serve` configuration: flags, each with an environment variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+
+/// How to run the issuer.
+#[derive(Debug, Clone, Args)]
+pub struct ServeConfig {
+    /// Address to listen on.
+    #[arg(long, env = "JITGATE_ISSUER_LISTEN", default_value = "127.0.0.1:8380")]
+    pub listen: SocketAddr,
+    /// Directory for the SQLite database and the signing keys (created 0700).
+    #[arg(long, env = "JITGATE_DATA_DIR", default_value = "jitgate-data")]
+    pub data_dir: PathBuf,
+    /// PostgreSQL URL (postgres://…); the SQLite file in the data dir when unset.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// The Cedar approval policy file (required unless --demo).
+    #[arg(long, env = "JITGATE_POLICY")]
+    pub policy: Option<PathBuf>,
+    /// The Cedar schema file; the built-in schema when unset.
+    #[arg(long, env = "JITGATE_POLICY_SCHEMA")]
+    pub policy_schema: Option<PathBuf>,
+    /// API-token file (JSON with SHA-256 digests; see `jitgate issuer new-api-token`).
+    #[arg(long, env = "JITGATE_API_TOKENS")]
+    pub api_tokens: Option<PathBuf>,
+    /// OIDC: the identity provider's issuer (`iss`); enables ID-token login.
+    #[arg(long, env = "JITGATE_OIDC_ISSUER", requires_all = ["oidc_audience", "oidc_jwks"])]
+    pub oidc_issuer: Option<String>,
+    /// OIDC: the audience ID tokens must name (the issuer's client id at the IdP).
+    #[arg(long, env = "JITGATE_OIDC_AUDIENCE")]
+    pub oidc_audience: Option<String>,
+    /// OIDC: the IdP's JWKS, a file path or an https:// URL.
+    #[arg(long, env = "JITGATE_OIDC_JWKS")]
+    pub oidc_jwks: Option<String>,
+    /// OIDC: the claim naming the subject.
+    #[arg(long, env = "JITGATE_OIDC_SUBJECT_CLAIM", default_value = "sub")]
+    pub oidc_subject_claim: String,
+    /// OIDC: the claim listing the subject's groups.
+    #[arg(long, env = "JITGATE_OIDC_GROUPS_CLAIM", default_value = "groups")]
+    pub oidc_groups_claim: String,
+    /// Groups whose members are issuer admins (repeat or comma-separate).
+    #[arg(
+        long,
+        env = "JITGATE_ADMIN_GROUPS",
+        value_delimiter = ',',
+        default_value = "jitgate-admins"
+    )]
+    pub admin_group: Vec<String>,
+    /// File holding the data-plane credential the revocation feed requires.
+    #[arg(long, env = "JITGATE_DATA_PLANE_CREDENTIAL_FILE")]
+    pub data_plane_credential_file: Option<PathBuf>,
+    /// The data-plane credential itself (prefer the file: environments leak).
+    #[arg(long, env = "JITGATE_DATA_PLANE_CREDENTIAL", hide_env_values = true)]
+    pub data_plane_credential: Option<String>,
+    /// The `iss` of grant tokens: this issuer's public URL.
+    #[arg(
+        long,
+        env = "JITGATE_ISSUER_URL",
+        default_value = "http://127.0.0.1:8380"
+    )]
+    pub issuer_url: String,
+    /// The `aud` of grant tokens: the gateway's audience.
+    #[arg(long, env = "JITGATE_AUDIENCE", default_value = "jitgate-gateway")]
+    pub audience: String,
+    /// Longest life of one token (re-mint while the grant is active).
+    #[arg(long, env = "JITGATE_TOKEN_TTL", default_value = "15m")]
+    pub token_ttl: String,
+    /// Longest access window anyone may ask for, whatever the policy says.
+    #[arg(long, env = "JITGATE_MAX_DURATION", default_value = "7d")]
+    pub max_duration: String,
+    /// How long a request waits for reviewers before it expires.
+    #[arg(long, env = "JITGATE_PENDING_TTL", default_value = "24h")]
+    pub pending_ttl: String,
+    /// Local demo: the example policy, demo identities (jgt_demo_<name>) and a demo
+    /// data-plane credential. Refused on anything but a loopback address.
+    #[arg(long)]
+    pub demo: bool,
+}

@@ -1,0 +1,134 @@
+//! Who is calling: the subject every action is attributed to, and how a bearer credential
+//! becomes one.
+//!
+//! Two kinds of credentials are accepted on the API: API tokens (service accounts and local
+//! use; `jgt_…`, known to the issuer only by their SHA-256) and ID tokens from the
+//! organisation's OIDC provider. The data-plane credential of the revocation feed is a third,
+//! separate thing ([`data_plane`]) and never identifies a subject.
+
+pub mod api_tokens;
+pub mod data_plane;
+pub mod oidc;
+
+use axum::http::HeaderMap;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use api_tokens::{ApiTokens, API_TOKEN_PREFIX};
+use oidc::OidcVerifier;
+
+/// Whether a subject is a person or a service account (agents, scripts, CI).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SubjectKind {
+    /// A human.
+    Person,
+    /// A service account.
+    Service,
+}
+
+impl SubjectKind {
+    /// The name used in policies (`principal.kind`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubjectKind::Person => "person",
+            SubjectKind::Service => "service",
+        }
+    }
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Subject {
+    /// The stable id every action is recorded under (`sub` of the grant token).
+    pub id: String,
+    /// Groups from the IdP or the API-token file; policies see them as the principal's parents.
+    pub groups: Vec<String>,
+    /// Person or service account.
+    pub kind: SubjectKind,
+    /// Whether the subject is in an admin group (policy reload, key rotation, any revocation).
+    pub admin: bool,
+}
+
+/// Turns credentials into subjects.
+#[derive(Debug)]
+pub struct Authenticator {
+    api_tokens: ApiTokens,
+    oidc: Option<OidcVerifier>,
+    admin_groups: Vec<String>,
+}
+
+impl Authenticator {
+    /// An authenticator over these sources; members of `admin_groups` are admins.
+    pub fn new(
+        api_tokens: ApiTokens,
+        oidc: Option<OidcVerifier>,
+        admin_groups: Vec<String>,
+    ) -> Self {
+        Authenticator {
+            api_tokens,
+            oidc,
+            admin_groups,
+        }
+    }
+
+    /// The subject behind the `Authorization: Bearer …` header, or 401.
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Subject> {
+        let token = bearer_token(headers)?.ok_or_else(|| {
+            Error::Unauthenticated(
+                "send `Authorization: Bearer <API token or OIDC ID token>`".into(),
+            )
+        })?;
+        self.authenticate_token(token).await
+    }
+
+    /// The subject behind a bearer credential, or 401.
+    pub async fn authenticate_token(&self, token: &str) -> Result<Subject> {
+        let (id, groups, kind) = if token.starts_with(API_TOKEN_PREFIX) {
+            let entry = self
+                .api_tokens
+                .find(token)
+                .ok_or_else(|| Error::Unauthenticated("unknown API token".into()))?;
+            (entry.subject.clone(), entry.groups.clone(), entry.kind)
+        } else {
+            let oidc = self.oidc.as_ref().ok_or_else(|| {
+                Error::Unauthenticated(
+                    "not an API token (jgt_…), and no OIDC provider is configured".into(),
+                )
+            })?;
+            let identity = oidc.verify(token).await?;
+            (identity.subject, identity.groups, SubjectKind::Person)
+        };
+        let admin = groups.iter().any(|group| self.admin_groups.contains(group));
+        Ok(Subject {
+            id,
+            groups,
+            kind,
+            admin,
+        })
+    }
+}
+
+/// The bearer credential in `headers`, if any; a malformed header is a 401, not a guess.
+pub fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>> {
+    let mut values = headers.get_all(axum::http::header::AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(Error::Unauthenticated(
+            "more than one Authorization header".into(),
+        ));
+    }
+    let value = value
+        .to_str()
+        .map_err(|_| Error::Unauthenticated("the Authorization header is not ASCII".into()))?;
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() => {
+            Ok(Some(token.trim()))
+        }
+        _ => Err(Error::Unauthenticated(
+            "expected `Authorization: Bearer <token>`".into(),
+        )),
+    }
+}

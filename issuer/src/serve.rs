@@ -1,0 +1,208 @@
+//! Running the issuer: build the state from [`ServeConfig`], listen, reload on SIGHUP, sweep
+//! expiries, stop cleanly on Ctrl-C or SIGTERM.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::SystemClock;
+use crate::config::ServeConfig;
+use crate::demo;
+use crate::error::{Error, Result};
+use crate::identity::api_tokens::ApiTokens;
+use crate::identity::data_plane::DataPlaneCredential;
+use crate::identity::oidc::{JwksSource, OidcSettings, OidcVerifier};
+use crate::identity::Authenticator;
+use crate::ids;
+use crate::keys::KeyRing;
+use crate::policy::{PolicyEngine, PolicySource, BUILTIN_SCHEMA, EXAMPLE_POLICY};
+use crate::requests::duration::parse_duration;
+use crate::service::expiry::expire_due;
+use crate::state::{AppState, Settings, Shared};
+use crate::store::Store;
+
+/// How often expiries are swept in the background.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Builds the state the config describes (also used by tests of the CLI).
+pub async fn build_state(config: &ServeConfig) -> Result<AppState> {
+    if config.demo && !config.listen.ip().is_loopback() {
+        return Err(Error::Config(
+            "--demo uses public demo credentials and only listens on loopback".into(),
+        ));
+    }
+    std::fs::create_dir_all(&config.data_dir).map_err(|error| {
+        Error::io(
+            format!("creating data dir {}", config.data_dir.display()),
+            error,
+        )
+    })?;
+    let url = config
+        .database_url
+        .clone()
+        .unwrap_or_else(|| Store::sqlite_url(&config.data_dir));
+    let store = Store::connect(&url).await?;
+    let policy = match (&config.policy, config.demo) {
+        (Some(path), _) => PolicyEngine::from_files(PolicySource {
+            policy: path.clone(),
+            schema: config.policy_schema.clone(),
+        })?,
+        (None, true) => PolicyEngine::from_text(EXAMPLE_POLICY, BUILTIN_SCHEMA)?,
+        (None, false) => {
+            return Err(Error::Config(
+                "--policy is required (see issuer/policy/example.cedar), or use --demo".into(),
+            ))
+        }
+    };
+    let mut api_tokens = match &config.api_tokens {
+        Some(path) => ApiTokens::load(path)?,
+        None => ApiTokens::empty(),
+    };
+    if config.demo {
+        for (name, _, _) in demo::DEMO_IDENTITIES {
+            if let Some(entry) = demo::demo_api_tokens().find(&demo::demo_token(name)) {
+                api_tokens.insert(entry.clone());
+            }
+        }
+    }
+    let oidc = match (
+        &config.oidc_issuer,
+        &config.oidc_audience,
+        &config.oidc_jwks,
+    ) {
+        (Some(issuer), Some(audience), Some(jwks)) => Some(
+            OidcVerifier::new(OidcSettings {
+                issuer: issuer.clone(),
+                audience: audience.clone(),
+                jwks: JwksSource::parse(jwks),
+                subject_claim: config.oidc_subject_claim.clone(),
+                groups_claim: config.oidc_groups_claim.clone(),
+            })
+            .await?,
+        ),
+        _ => None,
+    };
+    let data_plane = match (
+        &config.data_plane_credential_file,
+        &config.data_plane_credential,
+    ) {
+        (Some(path), _) => {
+            let secret = std::fs::read_to_string(path).map_err(|error| {
+                Error::io(
+                    format!("reading data-plane credential {}", path.display()),
+                    error,
+                )
+            })?;
+            Some(DataPlaneCredential::new(secret.trim())?)
+        }
+        (None, Some(secret)) => Some(DataPlaneCredential::new(secret)?),
+        (None, None) if config.demo => {
+            Some(DataPlaneCredential::new(demo::DEMO_DATA_PLANE_CREDENTIAL)?)
+        }
+        (None, None) => {
+            tracing::warn!(
+                "no data-plane credential configured: the revocation feed refuses everyone"
+            );
+            None
+        }
+    };
+    let duration = |name: &str, text: &str| {
+        parse_duration(text).map_err(|problem| Error::Config(format!("--{name}: {problem}")))
+    };
+    let settings = Settings {
+        issuer_url: config.issuer_url.clone(),
+        audience: config.audience.clone(),
+        token_ttl: duration("token-ttl", &config.token_ttl)?,
+        max_duration: duration("max-duration", &config.max_duration)?,
+        pending_ttl: duration("pending-ttl", &config.pending_ttl)?,
+    };
+    let keys = KeyRing::open(&config.data_dir.join("keys"))?;
+    Ok(AppState::new(Shared {
+        store,
+        policy,
+        auth: Authenticator::new(api_tokens, oidc, config.admin_group.clone()),
+        data_plane,
+        keys,
+        clock: Arc::new(SystemClock),
+        settings,
+        csrf_secret: ids::random_bytes::<32>()?,
+    }))
+}
+
+/// Serves until Ctrl-C or SIGTERM.
+pub async fn run(config: ServeConfig) -> Result<()> {
+    let state = build_state(&config).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|error| Error::io(format!("listening on {}", config.listen), error))?;
+    tracing::info!(
+        listen = %config.listen,
+        issuer = %state.settings.issuer_url,
+        kid = %state.keys.pair().current.key_id(),
+        policies = state.policy.current().summary().policies,
+        demo = config.demo,
+        "jitgate issuer ready"
+    );
+    spawn_background(state.clone());
+    axum::serve(listener, crate::app(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|error| Error::io("serving", error))
+}
+
+fn spawn_background(state: AppState) {
+    let sweeper = state.clone();
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(SWEEP_INTERVAL);
+        loop {
+            ticks.tick().await;
+            if let Err(error) = expire_due(&sweeper).await {
+                tracing::warn!(%error, "expiry sweep failed");
+            }
+        }
+    });
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP; reload with POST /v1/admin/policy/reload");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            match state.policy.reload() {
+                Ok(summary) => {
+                    tracing::info!(policies = summary.policies, sha256 = %summary.sha256, "SIGHUP: policy reloaded")
+                }
+                Err(error) => {
+                    tracing::error!(%error, "SIGHUP: policy reload refused; the old policy stays")
+                }
+            }
+            match state.keys.reload() {
+                Ok(kid) => tracing::info!(%kid, "SIGHUP: keys reloaded"),
+                Err(error) => {
+                    tracing::error!(%error, "SIGHUP: key reload failed; the old keys stay")
+                }
+            }
+        }
+    });
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+}

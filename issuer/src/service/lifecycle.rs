@@ -1,0 +1,109 @@
+//! Ending a request early: the requester cancels a pending one; the requester, a reviewer or
+//! an admin revokes an active grant, which puts it on the revocation feed.
+
+use crate::error::{Error, Result};
+use crate::identity::Subject;
+use crate::requests::{AccessRequest, State};
+use crate::state::AppState;
+use crate::store::{requests, revocations};
+
+use super::visibility::{is_reviewer, visible};
+
+/// Most characters a revocation or cancellation reason may have.
+pub const MAX_REASON_CHARS: usize = 2000;
+
+/// The requester withdraws a pending request.
+pub async fn cancel(
+    state: &AppState,
+    subject: &Subject,
+    id: &str,
+    reason: &str,
+) -> Result<AccessRequest> {
+    super::expiry::expire_due(state).await?;
+    let request = visible(state, subject, id).await?;
+    if request.requester != subject.id {
+        return Err(Error::Forbidden(
+            "only the requester can cancel a request; reviewers deny it".into(),
+        ));
+    }
+    let reason = checked_reason(reason, "cancelled by the requester")?;
+    let now = state.now();
+    let mut tx = state.store.pool().begin().await?;
+    if !requests::lock_in_state(&mut tx, id, State::Pending).await? {
+        tx.rollback().await?;
+        return Err(not_in_state(state, id, "pending").await);
+    }
+    requests::transition(
+        &mut tx,
+        id,
+        State::Pending,
+        State::Cancelled,
+        &subject.id,
+        now,
+        &reason,
+    )
+    .await?;
+    tx.commit().await?;
+    super::load(state, id).await
+}
+
+/// Revokes an active grant: requester, any reviewer the policy allows, or an admin.
+pub async fn revoke(
+    state: &AppState,
+    subject: &Subject,
+    id: &str,
+    reason: &str,
+) -> Result<AccessRequest> {
+    super::expiry::expire_due(state).await?;
+    let request = visible(state, subject, id).await?;
+    let allowed =
+        request.requester == subject.id || subject.admin || is_reviewer(state, subject, &request);
+    if !allowed {
+        return Err(Error::Forbidden(
+            "only the requester, a reviewer or an admin can revoke this grant".into(),
+        ));
+    }
+    let reason = checked_reason(reason, &format!("revoked by {}", subject.id))?;
+    let now = state.now();
+    let mut tx = state.store.pool().begin().await?;
+    if !requests::lock_in_state(&mut tx, id, State::Active).await? {
+        tx.rollback().await?;
+        return Err(not_in_state(state, id, "active").await);
+    }
+    requests::transition(
+        &mut tx,
+        id,
+        State::Active,
+        State::Revoked,
+        &subject.id,
+        now,
+        &reason,
+    )
+    .await?;
+    let expires_at = request.window_end.unwrap_or(now);
+    let seq = revocations::append(&mut tx, id, &subject.id, now, expires_at).await?;
+    tx.commit().await?;
+    tracing::info!(grant = %id, by = %subject.id, feed_position = seq, "grant revoked");
+    super::load(state, id).await
+}
+
+fn checked_reason(reason: &str, default: &str) -> Result<String> {
+    let reason = reason.trim();
+    if reason.chars().count() > MAX_REASON_CHARS {
+        return Err(Error::BadRequest(format!(
+            "reason: at most {MAX_REASON_CHARS} characters"
+        )));
+    }
+    Ok(if reason.is_empty() {
+        default.to_owned()
+    } else {
+        reason.to_owned()
+    })
+}
+
+async fn not_in_state(state: &AppState, id: &str, wanted: &str) -> Error {
+    match super::load(state, id).await {
+        Ok(current) => Error::Conflict(format!("request {id} is {}, not {wanted}", current.state)),
+        Err(error) => error,
+    }
+}

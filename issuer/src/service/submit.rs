@@ -1,0 +1,119 @@
+//! `POST /v1/requests`: validate, ask the policy, store, and approve at once when the policy
+//! says no reviewer is needed.
+
+use crate::error::Result;
+use crate::identity::Subject;
+use crate::ids;
+use crate::policy::AccessFacts;
+use crate::requests::new::validate;
+use crate::requests::{AccessRequest, State, ValidRequest};
+use crate::state::AppState;
+use crate::store::requests;
+
+/// Creates a request from a JSON body for `subject`.
+pub async fn submit(state: &AppState, subject: &Subject, body: &[u8]) -> Result<AccessRequest> {
+    let valid = validate(body, state.settings.max_duration)?;
+    let facts = facts_for_new(subject, &valid);
+    let assessment = state.policy.current().assess(&facts)?;
+    let now = state.now();
+    let id = ids::request_id()?;
+    let request = AccessRequest {
+        id: id.clone(),
+        requester: subject.id.clone(),
+        requester_kind: subject.kind.as_str().to_owned(),
+        requester_groups: subject.groups.clone(),
+        scopes: valid.scopes.iter().map(ToString::to_string).collect(),
+        duration_seconds: valid.duration_seconds,
+        reason: valid.reason,
+        urgency: valid.urgency,
+        break_glass: valid.break_glass,
+        project: valid.project,
+        ticket: valid.ticket,
+        limits: valid.limits,
+        state: State::Pending,
+        approvals_required: assessment.approvals_required,
+        assessment,
+        created_at: now,
+        pending_until: now + state.settings.pending_ttl,
+        approved_at: None,
+        window_end: None,
+        ended_at: None,
+        reviews: Vec::new(),
+        history: Vec::new(),
+    };
+    let mut tx = state.store.pool().begin().await?;
+    requests::insert(&mut tx, &request, &request.reason).await?;
+    if request.approvals_required == 0 {
+        let by: Vec<String> = request
+            .assessment
+            .scopes
+            .iter()
+            .flat_map(|scope| scope.auto_approved_by.iter().cloned())
+            .collect();
+        let reason = format!("approved by policy: {}", dedup(by).join(", "));
+        requests::activate(
+            &mut tx,
+            &id,
+            "policy",
+            now,
+            now + request.duration_seconds,
+            &reason,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    tracing::info!(
+        request = %id,
+        requester = %subject.id,
+        approvals_required = request.approvals_required,
+        break_glass = request.break_glass,
+        "access requested"
+    );
+    super::load(state, &id).await
+}
+
+/// The policy facts of a request being made.
+pub fn facts_for_new(subject: &Subject, valid: &ValidRequest) -> AccessFacts {
+    AccessFacts {
+        requester: subject.id.clone(),
+        requester_groups: subject.groups.clone(),
+        requester_kind: subject.kind,
+        scopes: valid.scopes.clone(),
+        duration_seconds: valid.duration_seconds,
+        urgency: valid.urgency.clone(),
+        break_glass: valid.break_glass,
+        project: valid.project.clone().unwrap_or_default(),
+        has_ticket: valid.ticket.is_some(),
+        reason: valid.reason.clone(),
+    }
+}
+
+/// The policy facts of a stored request (for reviews and visibility).
+pub fn facts_for_stored(request: &AccessRequest) -> AccessFacts {
+    AccessFacts {
+        requester: request.requester.clone(),
+        requester_groups: request.requester_groups.clone(),
+        requester_kind: if request.requester_kind == "service" {
+            crate::identity::SubjectKind::Service
+        } else {
+            crate::identity::SubjectKind::Person
+        },
+        scopes: request
+            .scopes
+            .iter()
+            .filter_map(|scope| jitgate_grant::GrantedScope::parse(scope).ok())
+            .collect(),
+        duration_seconds: request.duration_seconds,
+        urgency: request.urgency.clone(),
+        break_glass: request.break_glass,
+        project: request.project.clone().unwrap_or_default(),
+        has_ticket: request.ticket.is_some(),
+        reason: request.reason.clone(),
+    }
+}
+
+fn dedup(mut names: Vec<String>) -> Vec<String> {
+    names.sort();
+    names.dedup();
+    names
+}

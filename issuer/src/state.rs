@@ -1,0 +1,83 @@
+//! What every handler shares: storage, policy, identity, keys, clock and settings.
+
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::identity::data_plane::DataPlaneCredential;
+use crate::identity::Authenticator;
+use crate::keys::KeyRing;
+use crate::policy::PolicyEngine;
+use crate::store::Store;
+
+/// Issuer-wide settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The `iss` of every token (the issuer's public URL).
+    pub issuer_url: String,
+    /// The `aud` of every token (the gateway's audience).
+    pub audience: String,
+    /// Longest life of one token, seconds (the window may be longer: re-mint).
+    pub token_ttl: i64,
+    /// Longest window anyone may ask for, seconds, whatever the policy says.
+    pub max_duration: i64,
+    /// How long a request may wait for reviewers, seconds.
+    pub pending_ttl: i64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            issuer_url: "http://127.0.0.1:8380".into(),
+            audience: "jitgate-gateway".into(),
+            token_ttl: 15 * 60,
+            max_duration: 7 * 24 * 3600,
+            pending_ttl: 24 * 3600,
+        }
+    }
+}
+
+/// The shared state (cheap to clone).
+#[derive(Debug, Clone)]
+pub struct AppState(pub Arc<Shared>);
+
+/// The parts of [`AppState`].
+#[derive(Debug)]
+pub struct Shared {
+    /// The database.
+    pub store: Store,
+    /// The approval policy.
+    pub policy: PolicyEngine,
+    /// Turns bearer credentials into subjects.
+    pub auth: Authenticator,
+    /// The credential the revocation feed requires; the feed answers 401 to everyone when
+    /// none is configured.
+    pub data_plane: Option<DataPlaneCredential>,
+    /// Signing keys.
+    pub keys: KeyRing,
+    /// The time.
+    pub clock: Arc<dyn Clock>,
+    /// Settings.
+    pub settings: Settings,
+    /// Secret for the web page's CSRF tokens.
+    pub csrf_secret: [u8; 32],
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Bundles the parts.
+    pub fn new(shared: Shared) -> AppState {
+        AppState(Arc::new(shared))
+    }
+
+    /// Seconds since the epoch, from the configured clock.
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+}
