@@ -1,10 +1,11 @@
 //! `cargo xtask setup`: makes this machine able to build and test jitgate — Rust targets and
-//! components, the pinned Envoy, Node.js and `wasm-bindgen-cli` under the tools folder.
+//! components, the pinned Envoy, Node.js and `wasm-bindgen-cli` under the tools folder, the
+//! Debian packages the tests use, and a private PostgreSQL server for them.
 //!
 //! Every step checks before it installs, so a second run takes a second or two, and prints
 //! one line saying what it found or did. A failure names its step, the command and the tail
 //! of that command's output. Setup never touches anything outside the tools folder except
-//! the rustup toolchain.
+//! the rustup toolchain, apt packages (as root) and the PostgreSQL folder (see `postgres`).
 
 use std::fs;
 use std::io::Write;
@@ -41,13 +42,20 @@ pub fn run(root: &Path) -> Result<Tools, Error> {
         node(&tools_dir)
     })?;
     let wasm_test_runner = wasm_bindgen_cli(root, &tools_dir)?;
+    step(
+        &format!("debian packages {}", crate::system::PACKAGES.join(" ")),
+        || crate::system::ensure_packages().map(|note| Done { value: (), note }),
+    )?;
+    let database_url = step("postgresql for tests", || {
+        crate::postgres::ensure_running().map(|(url, note)| Done { value: url, note })
+    })?;
 
     println!(
         "setup: done in {} (tools in {})",
         elapsed::human(started.elapsed()),
         tools_dir.display()
     );
-    Ok(Tools::new(envoy, node_dir, wasm_test_runner))
+    Ok(Tools::new(envoy, node_dir, wasm_test_runner).with_database_url(database_url))
 }
 
 /// What a setup step found: the value later steps need and a note for its status line.

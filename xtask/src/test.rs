@@ -68,9 +68,11 @@ fn steps(pipeline: &mut Pipeline, root: &Path) -> Result<(), Stopped> {
     pipeline.step("native tests", || {
         // `--workspace` ignores default-members, so e2e is excluded by name: it needs Envoy
         // and the release filter, and runs last with both passed in explicitly.
-        cargo(root)
-            .args(["test", "--workspace", "--exclude", E2E_PACKAGE])
-            .run()
+        let mut command = cargo(root).args(["test", "--workspace", "--exclude", E2E_PACKAGE]);
+        if let Some(url) = tools.database_url() {
+            command = command.env(crate::postgres::DATABASE_URL_ENV, url);
+        }
+        command.run()
     })?;
 
     match vectors::generator_missing(&workspace) {

@@ -18,6 +18,7 @@ pub struct Tools {
     envoy: PathBuf,
     node_dir: PathBuf,
     wasm_test_runner: WasmTestRunner,
+    database_url: Option<String>,
 }
 
 /// Whether the wasm tests can run, and with what.
@@ -36,7 +37,19 @@ impl Tools {
             envoy,
             node_dir,
             wasm_test_runner,
+            database_url: None,
         }
+    }
+
+    /// The same tools with a PostgreSQL server for tests.
+    pub fn with_database_url(mut self, url: String) -> Self {
+        self.database_url = Some(url);
+        self
+    }
+
+    /// A superuser URL of the PostgreSQL server tests may use, if setup started one.
+    pub fn database_url(&self) -> Option<&str> {
+        self.database_url.as_deref()
     }
 
     /// The Envoy binary.
