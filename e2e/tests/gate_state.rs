@@ -276,6 +276,33 @@ fn stats_count_decisions_by_reason() {
 }
 
 #[test]
+fn the_access_log_shows_the_decision_subject_and_grant() {
+    let stack = stack_with(conformance_plugin_configuration(200), test_jwks(), true);
+    let token = grant_token("logged", SCOPE);
+    assert_eq!(chat(&stack, &token).status, 200);
+    assert_eq!(chat(&stack, "garbage").status, 401);
+    let log = (0..50)
+        .map(|_| {
+            std::thread::sleep(Duration::from_millis(100));
+            stack.envoy.access_log()
+        })
+        .find(|log| log.lines().count() >= 2)
+        .expect("two access log lines");
+    assert!(
+        log.contains("decision=allow reason=granted subject=alice@example.com grant=grant-logged"),
+        "{log}"
+    );
+    assert!(
+        log.contains("decision=deny reason=malformed_token subject=- grant=-"),
+        "{log}"
+    );
+    assert!(
+        !log.contains(&token),
+        "the access log never holds the token"
+    );
+}
+
+#[test]
 fn envoy_refuses_a_bad_plugin_configuration_and_names_the_field() {
     let cases = [
         (json!({"token": {"header": 7}}), "token.header"),
