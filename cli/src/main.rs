@@ -1,6 +1,36 @@
-//! `jitgate`: the command-line entry point (subcommands arrive with the issuer and collector).
+//! `jitgate`: one binary for everyone. A thin clap dispatcher: each area (access, audit, …)
+//! owns its subcommands in its own module and is flattened in here.
 
-fn main() {
-    eprintln!("jitgate: no subcommands yet");
-    std::process::exit(2);
+mod access;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Just-in-time access for AI infrastructure.
+#[derive(Debug, Parser)]
+#[command(name = "jitgate", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    #[command(flatten)]
+    Access(access::Command),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("JITGATE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Access(command) => access::run(command).await,
+    }
 }

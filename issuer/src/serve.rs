@@ -30,12 +30,7 @@ pub async fn build_state(config: &ServeConfig) -> Result<AppState> {
             "--demo uses public demo credentials and only listens on loopback".into(),
         ));
     }
-    std::fs::create_dir_all(&config.data_dir).map_err(|error| {
-        Error::io(
-            format!("creating data dir {}", config.data_dir.display()),
-            error,
-        )
-    })?;
+    create_data_dir(&config.data_dir)?;
     let url = config
         .database_url
         .clone()
@@ -205,4 +200,17 @@ async fn shutdown_signal() {
         () = interrupt => {},
         () = terminate => {},
     }
+}
+
+/// The data dir holds the database and the keys: readable by the issuer's user only.
+fn create_data_dir(dir: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(dir)
+        .map_err(|error| Error::io(format!("creating data dir {}", dir.display()), error))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|error| Error::io(format!("securing data dir {}", dir.display()), error))?;
+    }
+    Ok(())
 }

@@ -1,0 +1,296 @@
+//! The access commands end to end: a real `jitgate issuer serve --demo` process on a loopback
+//! port, driven by the real `jitgate` binary, with exact output checked.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_jitgate");
+
+struct Issuer {
+    child: Child,
+    url: String,
+    home: tempfile::TempDir,
+    _data: tempfile::TempDir,
+}
+
+impl Drop for Issuer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_issuer() -> Issuer {
+    let data = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(BIN)
+        .args([
+            "issuer",
+            "serve",
+            "--demo",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .arg("--data-dir")
+        .arg(data.path())
+        .env("JITGATE_LOG", "warn")
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the issuer did not start listening on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Issuer {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+        home,
+        _data: data,
+    }
+}
+
+impl Issuer {
+    fn run(&self, who: &str, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .args(args)
+            .env("JITGATE_SERVER", &self.url)
+            .env("JITGATE_TOKEN", format!("jgt_demo_{who}"))
+            .env("HOME", self.home.path())
+            .env_remove("JITGATE_CONFIG")
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, who: &str, args: &[&str]) -> String {
+        let output = self.run(who, args);
+        assert!(
+            output.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    fn json(&self, who: &str, args: &[&str]) -> serde_json::Value {
+        let mut args = args.to_vec();
+        args.push("--json");
+        serde_json::from_str(&self.ok(who, &args)).unwrap()
+    }
+}
+
+#[test]
+fn request_review_token_revoke_through_the_cli() {
+    let issuer = start_issuer();
+    let small = "inference:meta-llama/Llama-3.1-8B-Instruct";
+
+    let granted = issuer.json(
+        "alice",
+        &[
+            "request", "--scope", small, "--for", "2h", "--reason", "eval",
+        ],
+    );
+    assert_eq!(granted["state"], "active");
+    let granted_id = granted["id"].as_str().unwrap();
+    let exported = issuer.ok("alice", &["token", granted_id, "--export"]);
+    assert!(
+        exported.starts_with("export OPENAI_API_KEY=eyJ"),
+        "{exported}"
+    );
+    assert_eq!(exported.matches('.').count(), 2, "{exported}");
+
+    let text = issuer.ok(
+        "alice",
+        &[
+            "request",
+            "--scope",
+            "training:llama-3-8b",
+            "--for",
+            "8h",
+            "--reason",
+            "fine-tune",
+        ],
+    );
+    let id = text.split_whitespace().nth(1).unwrap().to_owned();
+    assert_eq!(
+        text,
+        format!(
+            "Requested: {id} (training:llama-3-8b) is pending.\n\
+             waiting for 1 more approval from group ml-leads; expires in 1day if nobody decides\n\
+             Check on it with: jitgate status {id}\n"
+        )
+    );
+
+    let own = issuer.run("alice", &["approve", &id]);
+    assert_eq!(own.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&own.stderr),
+        "error: you cannot review your own request, whatever your role\nAsk someone in the reviewing group to approve it.\n"
+    );
+    let queue = issuer.ok("bob", &["status", "--reviewable"]);
+    assert!(
+        queue.contains(&format!("{id}  pending    alice       training:llama-3-8b")),
+        "{queue}"
+    );
+
+    let approved = issuer.ok("bob", &["approve", &id, "-m", "ok"]);
+    assert_eq!(approved, format!("Approved {id}. It is now active.\n"));
+    let token = issuer.ok("alice", &["token", &id]);
+    assert!(token.starts_with("eyJ") && token.ends_with('\n'));
+
+    let grants = issuer.ok("alice", &["grants"]);
+    assert_eq!(grants.lines().count(), 3, "{grants}");
+
+    let revoked = issuer.ok("bob", &["revoke", &id, "--reason", "done"]);
+    assert_eq!(
+        revoked,
+        format!("{id} is revoked: revoked; tokens of this grant are refused by the gateway\n")
+    );
+    let detail = issuer.ok("alice", &["status", &id]);
+    assert!(
+        detail.starts_with(&format!("{id}  revoked\n  requester:  alice\n")),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("   active -> revoked   by bob: done\n"),
+        "{detail}"
+    );
+
+    let late = issuer.run("alice", &["token", &id]);
+    assert_eq!(late.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&late.stderr),
+        format!("error: grant {id} is revoked: revoked; tokens of this grant are refused by the gateway\nSee `jitgate status <id>` for where the request stands.\n")
+    );
+}
+
+#[test]
+fn cli_errors_say_what_to_do() {
+    let issuer = start_issuer();
+    let unknown = issuer.run("mallory", &["grants"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&unknown.stderr),
+        "error: unknown API token\nCheck JITGATE_TOKEN (or --token): it must be an API token (jgt_…) or a current OIDC ID token the issuer knows.\n"
+    );
+    let denied = issuer.run(
+        "dana",
+        &[
+            "request",
+            "--scope",
+            "training:x",
+            "--for",
+            "1h",
+            "--reason",
+            "r",
+        ],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&denied.stderr),
+        "error: no policy lets you request scope training:x\nAsk for a narrower scope or a shorter time, or ask an admin which policy applies to you.\n"
+    );
+    let bad_scope = issuer.run(
+        "alice",
+        &[
+            "request",
+            "--scope",
+            "training x",
+            "--for",
+            "1h",
+            "--reason",
+            "r",
+        ],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&bad_scope.stderr),
+        "error: scopes[0]: scope \"training x\" is invalid at position 8: character ' ' (U+0020) is not allowed; use ASCII letters, digits and . _ - / : @ +\n"
+    );
+    let no_token = Command::new(BIN)
+        .args(["grants"])
+        .env("JITGATE_SERVER", &issuer.url)
+        .env("HOME", issuer.home.path())
+        .env_remove("JITGATE_TOKEN")
+        .env_remove("JITGATE_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(no_token.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&no_token.stderr)
+        .starts_with("error: no credential.\nSet JITGATE_TOKEN"));
+    let empty = issuer.ok("dana", &["grants"]);
+    assert_eq!(
+        empty,
+        "No active grants. Ask with: jitgate request --scope <kind:resource> --for 2h --reason \"…\"\n"
+    );
+}
+
+#[test]
+fn admin_chores_work_on_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let rotate = |dir: &std::path::Path| {
+        Command::new(BIN)
+            .args(["issuer", "rotate-key", "--data-dir"])
+            .arg(dir)
+            .output()
+            .unwrap()
+    };
+    let first = rotate(dir.path());
+    assert!(first.status.success());
+    let second = rotate(dir.path());
+    let text = String::from_utf8(second.stdout).unwrap();
+    assert!(text.starts_with("New signing key "), "{text}");
+    assert!(dir.path().join("keys/current.jwk.json").exists());
+    assert!(dir.path().join("keys/previous.jwk.json").exists());
+
+    let made = Command::new(BIN)
+        .args([
+            "issuer",
+            "new-api-token",
+            "--subject",
+            "ci-bot",
+            "--group",
+            "ml-eng",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(made.stdout).unwrap();
+    let token = text.lines().next().unwrap().rsplit(' ').next().unwrap();
+    assert!(token.starts_with("jgt_") && token.len() == 47, "{token}");
+    let line = text.lines().nth(1).unwrap();
+    let entry: serde_json::Value = serde_json::from_str(line.split_once(": ").unwrap().1).unwrap();
+    assert_eq!(
+        entry["sha256"],
+        jitgate_issuer::identity::api_tokens::digest(token)
+    );
+    assert!(!line.contains(token));
+
+    let policy = dir.path().join("bad.cedar");
+    std::fs::write(
+        &policy,
+        "permit (principal, action == Jitgate::Action::\"fly\", resource);\n",
+    )
+    .unwrap();
+    let checked = Command::new(BIN)
+        .args(["issuer", "check-policy", "--policy"])
+        .arg(&policy)
+        .output()
+        .unwrap();
+    assert_eq!(checked.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&checked.stderr);
+    assert!(
+        stderr.starts_with(&format!("{}:1:", policy.display())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("fly"), "{stderr}");
+}
