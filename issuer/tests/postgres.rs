@@ -1,0 +1,172 @@
+//! The API scenarios again on PostgreSQL, and what only matters with several replicas on one
+//! database: concurrent approvals and revocations. Needs `JITGATE_TEST_DATABASE_URL` (see
+//! `common::PostgresDatabase`); fails, saying how to set it, when it is missing.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+mod scenarios;
+
+use axum::http::StatusCode;
+use common::{ask, TestIssuer, SMALL_MODEL, TRAINING};
+use serde_json::json;
+
+scenario_tests!(TestIssuer::postgres());
+
+fn transitions_to(request: &serde_json::Value, state: &str) -> usize {
+    request["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|step| step["to"] == state)
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_approvals_on_two_replicas_reach_the_threshold_once() {
+    let a = TestIssuer::postgres().await;
+    let b = a.replica().await;
+    for _ in 0..5 {
+        let created = a
+            .request(
+                "erin",
+                json!({"scopes": ["inference:prod/llama-70b"], "duration": "1h", "reason": "SEV1", "urgency": "emergency"}),
+            )
+            .await;
+        let id = created["id"].as_str().unwrap().to_owned();
+        let path = format!("/v1/requests/{id}/approve");
+        let (first, second) = tokio::join!(
+            a.post(&path, Some("frank"), json!({})),
+            b.post(&path, Some("carol"), json!({}))
+        );
+        assert_eq!(
+            (first.status, second.status),
+            (StatusCode::OK, StatusCode::OK)
+        );
+        let shown = a.get(&format!("/v1/requests/{id}"), Some("erin")).await;
+        assert_eq!(shown.body["state"], "active", "{}", shown.text);
+        assert_eq!(shown.body["reviews"].as_array().unwrap().len(), 2);
+        assert_eq!(transitions_to(&shown.body, "approved"), 1);
+        assert_eq!(transitions_to(&shown.body, "active"), 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_reviewers_on_two_replicas_grant_exactly_once() {
+    let a = TestIssuer::postgres().await;
+    let b = a.replica().await;
+    for _ in 0..5 {
+        let created = a.request("alice", ask(&[TRAINING], "2h", "r")).await;
+        let id = created["id"].as_str().unwrap().to_owned();
+        let path = format!("/v1/requests/{id}/approve");
+        let (first, second) = tokio::join!(
+            a.post(&path, Some("bob"), json!({})),
+            b.post(&path, Some("root"), json!({}))
+        );
+        let mut statuses = [first.status, second.status];
+        statuses.sort();
+        assert_eq!(statuses, [StatusCode::OK, StatusCode::CONFLICT]);
+        let loser = if first.status == StatusCode::CONFLICT {
+            &first
+        } else {
+            &second
+        };
+        assert_eq!(
+            loser.body,
+            json!({"error": "conflict", "message": format!("request {id} is active, not pending")})
+        );
+        let shown = a.get(&format!("/v1/requests/{id}"), Some("alice")).await;
+        assert_eq!(shown.body["reviews"].as_array().unwrap().len(), 1);
+        assert_eq!(transitions_to(&shown.body, "active"), 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_revocations_put_a_grant_on_the_feed_once() {
+    let a = TestIssuer::postgres().await;
+    let b = a.replica().await;
+    let created = a.request("alice", ask(&[SMALL_MODEL], "1h", "r")).await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/grants/{id}/revoke");
+    let (first, second) = tokio::join!(
+        a.post(&path, Some("alice"), json!({})),
+        b.post(&path, Some("root"), json!({}))
+    );
+    let mut statuses = [first.status, second.status];
+    statuses.sort();
+    assert_eq!(statuses, [StatusCode::OK, StatusCode::CONFLICT]);
+    let feed = b.feed(None).await;
+    assert_eq!(feed.body["revoked"].as_array().unwrap().len(), 1);
+    assert_eq!(feed.body["cursor"], "1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn feed_positions_stay_gapless_and_ordered_under_concurrent_revocations() {
+    let a = TestIssuer::postgres().await;
+    let b = a.replica().await;
+    let mut ids = Vec::new();
+    for _ in 0..8 {
+        let created = a.request("alice", ask(&[SMALL_MODEL], "1h", "r")).await;
+        ids.push(created["id"].as_str().unwrap().to_owned());
+    }
+    let revocations = ids.iter().enumerate().map(|(index, id)| {
+        let replica = if index % 2 == 0 { &a } else { &b };
+        let path = format!("/v1/grants/{id}/revoke");
+        async move { replica.post(&path, Some("alice"), json!({})).await }
+    });
+    for answer in futures_join_all(revocations).await {
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    }
+    let feed = a.feed(None).await;
+    let mut seen: Vec<String> = feed.body["revoked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["grant_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(feed.body["cursor"], "8");
+    // Reading page by page from every position gives the same sequence.
+    for position in 0..8 {
+        let page = b.feed(Some(&position.to_string())).await;
+        let tail: Vec<String> = page.body["revoked"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|entry| entry["grant_id"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(tail, seen[position..].to_vec());
+    }
+    seen.sort();
+    ids.sort();
+    assert_eq!(seen, ids);
+}
+
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
+    let handles: Vec<_> = futures.collect();
+    let mut outputs = Vec::new();
+    // Poll them all concurrently on this task.
+    let mut pinned: Vec<_> = handles.into_iter().map(Box::pin).collect();
+    let mut done: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (index, future) in pinned.iter_mut().enumerate() {
+            if done[index].is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(output) => done[index] = Some(output),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    for output in done.into_iter().flatten() {
+        outputs.push(output);
+    }
+    outputs
+}
