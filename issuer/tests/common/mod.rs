@@ -57,6 +57,14 @@ impl TestIssuer {
         TestIssuer::build(dir, &url, None).await
     }
 
+    /// An issuer on a fresh SQLite file with this policy.
+    pub async fn sqlite_with_policy(policy: PolicyEngine) -> TestIssuer {
+        let dir = tempfile::tempdir().unwrap();
+        let url = Store::sqlite_url(dir.path());
+        let keys = dir.path().join("keys");
+        TestIssuer::build_with_keys(dir, &url, None, &keys, Some(policy)).await
+    }
+
     /// An issuer on a fresh PostgreSQL database (see [`PostgresDatabase`]).
     pub async fn postgres() -> TestIssuer {
         let dir = tempfile::tempdir().unwrap();
@@ -73,7 +81,8 @@ impl TestIssuer {
             None => Store::sqlite_url(self._dir.path()),
         };
         let mut replica =
-            TestIssuer::build_with_keys(dir, &url, None, &self._dir.path().join("keys")).await;
+            TestIssuer::build_with_keys(dir, &url, None, &self._dir.path().join("keys"), None)
+                .await;
         replica.clock = self.clock.clone();
         replica
     }
@@ -84,7 +93,7 @@ impl TestIssuer {
         database: Option<PostgresDatabase>,
     ) -> TestIssuer {
         let keys = dir.path().join("keys");
-        TestIssuer::build_with_keys(dir, url, database, &keys).await
+        TestIssuer::build_with_keys(dir, url, database, &keys, None).await
     }
 
     async fn build_with_keys(
@@ -92,12 +101,15 @@ impl TestIssuer {
         url: &str,
         database: Option<PostgresDatabase>,
         keys: &std::path::Path,
+        policy: Option<PolicyEngine>,
     ) -> TestIssuer {
         let clock = ManualClock::new(START);
         let store = Store::connect(url).await.unwrap();
         let state = AppState::new(Shared {
             store,
-            policy: PolicyEngine::from_text(EXAMPLE_POLICY, BUILTIN_SCHEMA).unwrap(),
+            policy: policy.unwrap_or_else(|| {
+                PolicyEngine::from_text(EXAMPLE_POLICY, BUILTIN_SCHEMA).unwrap()
+            }),
             auth: Authenticator::new(demo_api_tokens(), None, vec!["jitgate-admins".into()]),
             data_plane: Some(DataPlaneCredential::new(FEED_CREDENTIAL).unwrap()),
             keys: KeyRing::open(keys).unwrap(),

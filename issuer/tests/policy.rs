@@ -1,0 +1,264 @@
+//! The approval policy: loading and validation errors (file, line, column), annotations,
+//! reload that keeps the old policy on error, and what the example policy decides.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+
+use axum::http::{Method, StatusCode};
+use jitgate_grant::GrantedScope;
+use jitgate_issuer::identity::{Subject, SubjectKind};
+use jitgate_issuer::policy::{
+    AccessFacts, PolicyEngine, PolicySource, BUILTIN_SCHEMA, EXAMPLE_POLICY,
+};
+
+fn load(text: &str) -> Result<PolicyEngine, String> {
+    PolicyEngine::from_text(text, BUILTIN_SCHEMA).map_err(|error| error.to_string())
+}
+
+const PERMIT: &str = "permit (principal, action == Jitgate::Action::\"request\", resource)";
+
+#[test]
+fn the_example_policy_validates() {
+    let engine = load(EXAMPLE_POLICY).unwrap();
+    assert_eq!(engine.current().summary().policies, 12);
+}
+
+#[test]
+fn syntax_errors_point_at_line_and_column() {
+    let error =
+        load("// a comment\npermit (principal, action, resource)\nwhen { resource.kind == };\n")
+            .unwrap_err();
+    assert_eq!(error, "policy.cedar:3:25: unexpected token `}`");
+}
+
+#[test]
+fn schema_violations_point_at_line_and_column() {
+    let error = load(&format!("{PERMIT}\nwhen {{ resource.size > 3 }};\n")).unwrap_err();
+    assert_eq!(
+        error,
+        "policy.cedar:2:8: for policy `policy0`, attribute `size` on entity type `Jitgate::Scope` not found (did you mean `kind`?)"
+    );
+    let error =
+        load("permit (principal, action == Jitgate::Action::\"fly\", resource);").unwrap_err();
+    assert_eq!(
+        error,
+        "policy.cedar:1:30: for policy `policy0`, unrecognized action `Jitgate::Action::\"fly\"` (did you mean `Jitgate::Action::\"review\"`?)"
+    );
+}
+
+#[test]
+fn annotations_are_checked_at_load() {
+    let cases = [
+        ("@approval(\"2\")", "policy.cedar: policy policy0: unknown annotation @approval (known: @id, @approvals, @max_duration, @reviewers, @message, @description)"),
+        ("@id(\"p\") @approvals(\"0\")", "policy.cedar: policy p: @approvals(\"0\") must be a whole number from 1 to 10"),
+        ("@id(\"p\") @approvals(\"two\")", "policy.cedar: policy p: @approvals(\"two\") must be a whole number from 1 to 10"),
+        ("@id(\"p\") @max_duration(\"a while\")", "policy.cedar: policy p: @max_duration(\"a while\"): \"a while\" is not a duration (expected number at 0); write e.g. 2h, 90m or 3600"),
+    ];
+    for (annotations, expected) in cases {
+        let error = load(&format!("{annotations}\n{PERMIT};")).unwrap_err();
+        assert_eq!(error, expected);
+    }
+}
+
+fn facts(requester: &str, groups: &[&str], scopes: &[&str], duration: i64) -> AccessFacts {
+    AccessFacts {
+        requester: requester.into(),
+        requester_groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+        requester_kind: SubjectKind::Person,
+        scopes: scopes
+            .iter()
+            .map(|s| GrantedScope::parse(s).unwrap())
+            .collect(),
+        duration_seconds: duration,
+        urgency: "normal".into(),
+        break_glass: false,
+        project: String::new(),
+        has_ticket: false,
+        reason: "r".into(),
+    }
+}
+
+#[test]
+fn a_request_needs_what_its_strictest_scope_needs() {
+    let engine = load(EXAMPLE_POLICY).unwrap();
+    let policy = engine.current();
+    let small = "inference:meta-llama/Llama-3.1-8B-Instruct";
+    let alone = policy
+        .assess(&facts("alice", &["ml-eng"], &[small], 3600))
+        .unwrap();
+    assert_eq!(alone.approvals_required, 0);
+    let mixed = policy
+        .assess(&facts(
+            "alice",
+            &["ml-eng"],
+            &[small, "training:llama-3-8b"],
+            3600,
+        ))
+        .unwrap();
+    assert_eq!(mixed.approvals_required, 1);
+    assert_eq!(mixed.reviewers, vec!["ml-leads".to_owned()]);
+    assert_eq!(
+        mixed.scopes[0].auto_approved_by,
+        vec!["auto-small-inference".to_owned()]
+    );
+    assert_eq!(
+        mixed.scopes[1].permitted_by,
+        vec!["ml-eng-training".to_owned()]
+    );
+    // Longer than four hours is not auto-approved, but one lead may still agree (8h max).
+    let long = policy
+        .assess(&facts("alice", &["ml-eng"], &[small], 5 * 3600))
+        .unwrap();
+    assert_eq!(long.approvals_required, 1);
+}
+
+#[test]
+fn the_permit_needing_fewest_approvals_wins() {
+    let text = format!(
+        "@id(\"strict\") @approvals(\"3\") @reviewers(\"security\")\n{PERMIT};\n\
+         @id(\"lenient\") @approvals(\"1\") @max_duration(\"1h\") @reviewers(\"leads\")\n{PERMIT} when {{ principal in Jitgate::Group::\"eng\" }};\n"
+    );
+    let engine = load(&text).unwrap();
+    let policy = engine.current();
+    let short = policy
+        .assess(&facts("a", &["eng"], &["training:x"], 3600))
+        .unwrap();
+    assert_eq!(
+        (short.approvals_required, short.reviewers.clone()),
+        (1, vec!["leads".to_owned()])
+    );
+    // Past the lenient permit's one hour, only the strict one admits it.
+    let long = policy
+        .assess(&facts("a", &["eng"], &["training:x"], 7200))
+        .unwrap();
+    assert_eq!(
+        (long.approvals_required, long.reviewers.clone()),
+        (3, vec!["security".to_owned()])
+    );
+}
+
+#[test]
+fn reviewers_are_whoever_the_review_action_permits() {
+    let engine = load(EXAMPLE_POLICY).unwrap();
+    let policy = engine.current();
+    let subject = |id: &str, groups: &[&str]| Subject {
+        id: id.into(),
+        groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+        kind: SubjectKind::Person,
+        admin: false,
+    };
+    let training = facts("alice", &["ml-eng"], &["training:llama-3-8b"], 3600);
+    assert!(policy
+        .may_review(&subject("bob", &["ml-leads"]), &training)
+        .is_ok());
+    assert_eq!(
+        policy
+            .may_review(&subject("dana", &["data-stewards"]), &training)
+            .unwrap_err()
+            .to_string(),
+        "policy does not let dana review scope training:llama-3-8b"
+    );
+    let dataset = facts(
+        "alice",
+        &["ml-eng"],
+        &["dataset:claims-2024:read", "training:llama-3-8b"],
+        3600,
+    );
+    // Every scope must be reviewable by the same person.
+    assert!(policy
+        .may_review(&subject("dana", &["data-stewards"]), &dataset)
+        .is_err());
+    assert!(policy
+        .may_review(&subject("bob", &["ml-leads"]), &dataset)
+        .is_err());
+    assert!(policy
+        .may_review(&subject("x", &["ml-leads", "data-stewards"]), &dataset)
+        .is_ok());
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn a_bad_reload_keeps_the_old_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("policy.cedar");
+    write(&file, EXAMPLE_POLICY);
+    let engine = PolicyEngine::from_files(PolicySource {
+        policy: file.clone(),
+        schema: None,
+    })
+    .unwrap();
+    let before = engine.current().summary();
+    write(
+        &file,
+        "permit (principal, action, resource) when { nonsense };",
+    );
+    let error = engine.reload().unwrap_err().to_string();
+    assert!(
+        error.starts_with(&format!("{}:1:", file.display())),
+        "{error}"
+    );
+    assert_eq!(engine.current().summary(), before);
+    write(&file, &format!("{PERMIT};"));
+    let after = engine.reload().unwrap();
+    assert_eq!(after.policies, 1);
+    assert_ne!(after.sha256, before.sha256);
+    assert_eq!(engine.current().summary(), after);
+    std::fs::remove_file(&file).unwrap();
+    let missing = engine.reload().unwrap_err().to_string();
+    assert!(
+        missing.starts_with(&format!("cannot read policy {}: ", file.display())),
+        "{missing}"
+    );
+    assert_eq!(engine.current().summary(), after);
+}
+
+#[tokio::test]
+async fn admins_reload_over_the_api_and_see_every_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("policy.cedar");
+    write(&file, EXAMPLE_POLICY);
+    let engine = PolicyEngine::from_files(PolicySource {
+        policy: file.clone(),
+        schema: None,
+    })
+    .unwrap();
+    let issuer = common::TestIssuer::sqlite_with_policy(engine).await;
+    write(&file, &format!("{PERMIT}\nwhen {{ resource.size > 3 }};\n"));
+    let refused = issuer
+        .call(Method::POST, "/v1/admin/policy/reload", Some("root"), None)
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert_eq!(refused.body["error"], "invalid_policy");
+    assert!(
+        refused.body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{}:2:", file.display())),
+        "{}",
+        refused.text
+    );
+    // The example policy still decides.
+    let still = issuer
+        .request("alice", common::ask(&[common::SMALL_MODEL], "1h", "r"))
+        .await;
+    assert_eq!(still["state"], "active");
+    write(
+        &file,
+        &format!("@approvals(\"2\")\n{PERMIT} when {{ context.reason != \"\" }};\n"),
+    );
+    let reloaded = issuer
+        .call(Method::POST, "/v1/admin/policy/reload", Some("root"), None)
+        .await;
+    assert_eq!(reloaded.status, StatusCode::OK);
+    assert_eq!(reloaded.body["reloaded"], true);
+    assert_eq!(reloaded.body["policies"], 1);
+    let now_two = issuer
+        .request("alice", common::ask(&[common::SMALL_MODEL], "1h", "r"))
+        .await;
+    assert_eq!(now_two["approvals_required"], 2);
+}
