@@ -14,6 +14,8 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use crate::audit::buffer::BufferLimits;
+use crate::audit::Overflow;
 use crate::upstream::Upstream;
 
 /// A configuration problem, naming the field.
@@ -84,6 +86,21 @@ pub struct RevocationSettings {
     pub max_staleness: Duration,
 }
 
+/// How audit records are shipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditSettings {
+    /// The collector's OTLP/HTTP logs endpoint.
+    pub upstream: Upstream,
+    /// Bearer credential for the collector, if it needs one.
+    pub credential: Option<String>,
+    /// Batching, buffering and overflow.
+    pub limits: BufferLimits,
+    /// OTLP `service.name`.
+    pub service_name: String,
+    /// Most response-body bytes kept to read model usage.
+    pub max_usage_body_bytes: usize,
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -97,6 +114,8 @@ pub struct Settings {
     pub revocation: Option<RevocationSettings>,
     /// Verification cache size (0 disables).
     pub cache_entries: usize,
+    /// Audit streaming, if configured.
+    pub audit: Option<AuditSettings>,
 }
 
 #[derive(Deserialize)]
@@ -157,6 +176,69 @@ struct RevocationConfig {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct AuditConfig {
+    cluster: String,
+    #[serde(default)]
+    authority: Option<String>,
+    #[serde(default = "default_logs_path")]
+    path: String,
+    #[serde(default = "default_audit_timeout_ms")]
+    timeout_ms: u64,
+    #[serde(default)]
+    credential: Option<String>,
+    #[serde(default)]
+    credential_env: Option<String>,
+    #[serde(default = "default_batch_max_records")]
+    batch_max_records: usize,
+    #[serde(default = "default_batch_max_bytes")]
+    batch_max_bytes: usize,
+    #[serde(default = "default_flush_interval_ms")]
+    flush_interval_ms: u64,
+    #[serde(default = "default_buffer_max_records")]
+    buffer_max_records: usize,
+    #[serde(default)]
+    overflow: OverflowConfig,
+    #[serde(default = "default_service_name")]
+    service_name: String,
+    #[serde(default = "default_max_usage_body_bytes")]
+    max_usage_body_bytes: usize,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+enum OverflowConfig {
+    #[default]
+    Deny,
+    DropOldest,
+}
+
+fn default_logs_path() -> String {
+    "/v1/logs".into()
+}
+fn default_audit_timeout_ms() -> u64 {
+    5000
+}
+fn default_batch_max_records() -> usize {
+    100
+}
+fn default_batch_max_bytes() -> usize {
+    512 * 1024
+}
+fn default_flush_interval_ms() -> u64 {
+    1000
+}
+fn default_buffer_max_records() -> usize {
+    10_000
+}
+fn default_service_name() -> String {
+    "jitgate-filter".into()
+}
+fn default_max_usage_body_bytes() -> usize {
+    1024 * 1024
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct CacheConfig {
     #[serde(default = "default_cache_entries")]
     max_entries: usize,
@@ -199,7 +281,7 @@ fn default_cache_entries() -> usize {
 }
 
 /// The filter's own top-level sections; everything else belongs to the policy.
-const FILTER_SECTIONS: [&str; 4] = ["keys", "token", "revocation", "cache"];
+const FILTER_SECTIONS: [&str; 5] = ["keys", "token", "revocation", "cache", "audit"];
 
 impl Settings {
     /// Parses and validates the plugin configuration. `environment` resolves
@@ -250,12 +332,17 @@ impl Settings {
         if cache.max_entries > 1_000_000 {
             return Err(error("cache.max_entries", "must be at most 1000000"));
         }
+        let audit = match sections.remove("audit") {
+            None => None,
+            Some(value) => Some(parse_audit(parse_section("audit", value)?, environment)?),
+        };
         Ok(Settings {
             policy,
             keys,
             token,
             revocation,
             cache_entries: cache.max_entries,
+            audit,
         })
     }
 }
@@ -303,6 +390,94 @@ fn parse_keys(config: KeysConfig) -> Result<KeySource, ConfigError> {
         }
         _ => Err(error("keys", "give exactly one of \"jwks\" and \"fetch\"")),
     }
+}
+
+fn parse_audit(
+    config: AuditConfig,
+    environment: &dyn Fn(&str) -> Option<String>,
+) -> Result<AuditSettings, ConfigError> {
+    let upstream = Upstream::new(
+        &config.cluster,
+        config.authority.as_deref(),
+        &config.path,
+        config.timeout_ms,
+    )
+    .map_err(|problem| error("audit", problem))?;
+    let credential = match (config.credential, config.credential_env) {
+        (None, None) => None,
+        (Some(credential), None) => Some(credential),
+        (None, Some(variable)) => Some(environment(&variable).ok_or_else(|| {
+            error(
+                "audit.credential_env",
+                format!("environment variable {variable:?} is not set in the Wasm VM"),
+            )
+        })?),
+        _ => {
+            return Err(error(
+                "audit",
+                "give at most one of \"credential\" and \"credential_env\"",
+            ))
+        }
+    };
+    if credential
+        .as_deref()
+        .is_some_and(|c| c.is_empty() || c.chars().any(|c| c.is_control() || c == ' '))
+    {
+        return Err(error(
+            "audit.credential",
+            "must be a non-empty token without spaces",
+        ));
+    }
+    if !(1..=10_000).contains(&config.batch_max_records) {
+        return Err(error(
+            "audit.batch_max_records",
+            "must be between 1 and 10000",
+        ));
+    }
+    if !(1024..=8 * 1024 * 1024).contains(&config.batch_max_bytes) {
+        return Err(error(
+            "audit.batch_max_bytes",
+            "must be between 1024 and 8388608",
+        ));
+    }
+    if !(10..=60_000).contains(&config.flush_interval_ms) {
+        return Err(error(
+            "audit.flush_interval_ms",
+            "must be between 10 and 60000",
+        ));
+    }
+    if config.buffer_max_records < config.batch_max_records || config.buffer_max_records > 1_000_000
+    {
+        return Err(error(
+            "audit.buffer_max_records",
+            "must be at least batch_max_records and at most 1000000",
+        ));
+    }
+    if config.service_name.is_empty() {
+        return Err(error("audit.service_name", "must not be empty"));
+    }
+    if config.max_usage_body_bytes > 64 * 1024 * 1024 {
+        return Err(error(
+            "audit.max_usage_body_bytes",
+            "must be at most 67108864",
+        ));
+    }
+    Ok(AuditSettings {
+        upstream,
+        credential,
+        limits: BufferLimits {
+            batch_max_records: config.batch_max_records,
+            batch_max_bytes: config.batch_max_bytes,
+            flush_interval: Duration::from_millis(config.flush_interval_ms),
+            max_records: config.buffer_max_records,
+            overflow: match config.overflow {
+                OverflowConfig::Deny => Overflow::Deny,
+                OverflowConfig::DropOldest => Overflow::DropOldest,
+            },
+        },
+        service_name: config.service_name,
+        max_usage_body_bytes: config.max_usage_body_bytes,
+    })
 }
 
 fn check_token(config: TokenConfig) -> Result<TokenSettings, ConfigError> {

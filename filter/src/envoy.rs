@@ -14,7 +14,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType};
 
-use crate::host::{CallResponse, CommonHost, Counter, Level, RequestHost, RootHost};
+use crate::host::{CallResponse, CommonHost, Counter, Gauge, Level, RequestHost, RootHost};
 use crate::request::{RequestFlow, Step};
 use crate::state::VmState;
 use crate::upstream::Upstream;
@@ -24,6 +24,7 @@ use crate::{metrics, root};
 #[derive(Debug, Clone, Default)]
 pub struct EnvoyHost {
     metric_ids: Rc<RefCell<HashMap<Counter, u32>>>,
+    gauge_ids: Rc<RefCell<HashMap<Gauge, u32>>>,
 }
 
 impl CommonHost for EnvoyHost {
@@ -63,6 +64,21 @@ impl CommonHost for EnvoyHost {
             let _ = hostcalls::increment_metric(id, i64::try_from(by).unwrap_or(i64::MAX));
         }
     }
+
+    fn set_gauge(&mut self, gauge: Gauge, value: u64) {
+        let mut ids = self.gauge_ids.borrow_mut();
+        let id = match ids.get(&gauge) {
+            Some(id) => *id,
+            None => match hostcalls::define_metric(MetricType::Gauge, metrics::gauge_name(gauge)) {
+                Ok(id) => {
+                    ids.insert(gauge, id);
+                    id
+                }
+                Err(_) => return,
+            },
+        };
+        let _ = hostcalls::record_metric(id, value);
+    }
 }
 
 impl RequestHost for EnvoyHost {
@@ -94,6 +110,20 @@ impl RequestHost for EnvoyHost {
     fn set_filter_state(&mut self, key: &str, value: &str) {
         let _ = hostcalls::set_property(vec![key], Some(value.as_bytes()));
     }
+
+    fn response_headers(&self) -> Vec<(String, String)> {
+        hostcalls::get_map(MapType::HttpResponseHeaders).unwrap_or_default()
+    }
+
+    fn response_body(&self, size: usize) -> Option<Vec<u8>> {
+        hostcalls::get_buffer(BufferType::HttpResponseBody, 0, size)
+            .ok()
+            .flatten()
+    }
+
+    fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
+        hostcalls::get_property(path.to_vec()).ok().flatten()
+    }
 }
 
 impl RootHost for EnvoyHost {
@@ -105,6 +135,22 @@ impl RootHost for EnvoyHost {
     ) -> Result<u32, String> {
         let headers = upstream.get_headers(path_and_query, headers);
         hostcalls::dispatch_http_call(&upstream.cluster, headers, None, vec![], upstream.timeout)
+            .map_err(|status| format!("dispatch refused ({status:?}); is the cluster defined?"))
+    }
+
+    fn dispatch_post(
+        &mut self,
+        upstream: &Upstream,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<u32, String> {
+        let mut all = vec![
+            (":method", "POST"),
+            (":path", upstream.path.as_str()),
+            (":authority", upstream.authority.as_str()),
+        ];
+        all.extend_from_slice(headers);
+        hostcalls::dispatch_http_call(&upstream.cluster, all, Some(body), vec![], upstream.timeout)
             .map_err(|status| format!("dispatch refused ({status:?}); is the cluster defined?"))
     }
 

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::host::{CommonHost, Counter, Level, RequestHost, RootHost};
+use crate::host::{CommonHost, Counter, Gauge, Level, RequestHost, RootHost};
 use crate::metrics;
 use crate::upstream::Upstream;
 
@@ -66,6 +66,16 @@ pub struct FakeHost {
     pub dispatch_error: Option<String>,
     /// The tick period set.
     pub tick_period: Option<Duration>,
+    /// Gauges by stat name.
+    pub gauges: BTreeMap<String, u64>,
+    /// Response headers (set by the test as the upstream's answer).
+    pub response_headers: Vec<(String, String)>,
+    /// The response body chunk the next `on_response_body` sees.
+    pub response_chunk: Vec<u8>,
+    /// Envoy attributes, by dotted path.
+    pub properties: BTreeMap<String, Vec<u8>>,
+    /// Bodies of POSTs dispatched, by call token.
+    pub posted: BTreeMap<u32, Vec<u8>>,
 }
 
 impl FakeHost {
@@ -127,6 +137,11 @@ impl CommonHost for FakeHost {
     fn increment(&mut self, counter: Counter, by: u64) {
         *self.counters.entry(metrics::name(counter)).or_default() += by;
     }
+
+    fn set_gauge(&mut self, gauge: Gauge, value: u64) {
+        self.gauges
+            .insert(metrics::gauge_name(gauge).to_owned(), value);
+    }
 }
 
 impl RequestHost for FakeHost {
@@ -162,6 +177,18 @@ impl RequestHost for FakeHost {
     fn set_filter_state(&mut self, key: &str, value: &str) {
         self.filter_state.insert(key.to_owned(), value.to_owned());
     }
+
+    fn response_headers(&self) -> Vec<(String, String)> {
+        self.response_headers.clone()
+    }
+
+    fn response_body(&self, size: usize) -> Option<Vec<u8>> {
+        Some(self.response_chunk[..size.min(self.response_chunk.len())].to_vec())
+    }
+
+    fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
+        self.properties.get(&path.join(".")).cloned()
+    }
 }
 
 impl RootHost for FakeHost {
@@ -186,6 +213,18 @@ impl RootHost for FakeHost {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
         });
+        Ok(token)
+    }
+
+    fn dispatch_post(
+        &mut self,
+        upstream: &Upstream,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<u32, String> {
+        let path = upstream.path.clone();
+        let token = self.dispatch_get(upstream, &path, headers)?;
+        self.posted.insert(token, body.to_vec());
         Ok(token)
     }
 

@@ -41,6 +41,23 @@ pub enum Counter {
     RevocationPollsOk,
     /// Failed revocation polls.
     RevocationPollsFailed,
+    /// Audit records the collector acknowledged.
+    AuditSent,
+    /// Audit batches sent again after a failure.
+    AuditRetried,
+    /// Audit records dropped (overflow policy, or past the hard cap).
+    AuditDropped,
+    /// Audit records the collector refused for good (a 400 or 413 for their batch).
+    AuditRejected,
+    /// Audit batches that failed (no answer, or a status to retry).
+    AuditBatchesFailed,
+}
+
+/// Gauges the filter keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Gauge {
+    /// Audit records waiting in this VM's buffer.
+    AuditBufferDepth,
 }
 
 /// What both kinds of context can do.
@@ -51,6 +68,8 @@ pub trait CommonHost {
     fn log(&self, level: Level, message: &str);
     /// Adds to a counter.
     fn increment(&mut self, counter: Counter, by: u64);
+    /// Sets a gauge.
+    fn set_gauge(&mut self, gauge: Gauge, value: u64);
 }
 
 /// The per-request host: headers, body, local replies, filter state.
@@ -67,6 +86,12 @@ pub trait RequestHost: CommonHost {
     fn send_response(&mut self, status: u16, headers: &[(&str, &str)], body: &[u8]);
     /// Publishes a value as filter state for access logs and later filters.
     fn set_filter_state(&mut self, key: &str, value: &str);
+    /// All response headers.
+    fn response_headers(&self) -> Vec<(String, String)>;
+    /// The response body data of the current callback (`size` bytes).
+    fn response_body(&self, size: usize) -> Option<Vec<u8>>;
+    /// An Envoy attribute (`["source", "address"]`, `["response", "code"]`, …), raw.
+    fn property(&self, path: &[&str]) -> Option<Vec<u8>>;
 }
 
 /// An HTTP call's outcome as the root context sees it.
@@ -86,6 +111,13 @@ pub trait RootHost: CommonHost {
         upstream: &Upstream,
         path_and_query: &str,
         headers: &[(&str, &str)],
+    ) -> Result<u32, String>;
+    /// Starts an HTTP POST of `body` to the upstream's path; returns the call's token.
+    fn dispatch_post(
+        &mut self,
+        upstream: &Upstream,
+        headers: &[(&str, &str)],
+        body: &[u8],
     ) -> Result<u32, String>;
     /// Sets how often `on_tick` runs.
     fn set_tick_period(&mut self, period: Duration);

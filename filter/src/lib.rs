@@ -6,6 +6,7 @@
 //! into Envoy actions. The logic is written against the narrow traits in [`host`] and tested
 //! natively with [`fake::FakeHost`]; [`envoy`] binds it to proxy-wasm.
 
+pub mod audit;
 pub mod backoff;
 pub mod config;
 pub mod envoy;

@@ -3,7 +3,7 @@
 
 use jitgate_grant::reason::ALL_REASONS;
 
-use crate::host::Counter;
+use crate::host::{Counter, Gauge};
 
 /// The stat name of a counter.
 pub fn name(counter: Counter) -> String {
@@ -21,6 +21,18 @@ pub fn name(counter: Counter) -> String {
         Counter::KeyFetchesFailed => "jitgate.keys.fetch_failed".into(),
         Counter::RevocationPollsOk => "jitgate.revocation.poll_ok".into(),
         Counter::RevocationPollsFailed => "jitgate.revocation.poll_failed".into(),
+        Counter::AuditSent => "jitgate.audit.sent".into(),
+        Counter::AuditRetried => "jitgate.audit.retried".into(),
+        Counter::AuditDropped => "jitgate.audit.dropped".into(),
+        Counter::AuditRejected => "jitgate.audit.rejected".into(),
+        Counter::AuditBatchesFailed => "jitgate.audit.batches_failed".into(),
+    }
+}
+
+/// The stat name of a gauge.
+pub fn gauge_name(gauge: Gauge) -> &'static str {
+    match gauge {
+        Gauge::AuditBufferDepth => "jitgate.audit.buffer_depth",
     }
 }
 
@@ -34,6 +46,11 @@ pub fn all() -> Vec<Counter> {
         Counter::KeyFetchesFailed,
         Counter::RevocationPollsOk,
         Counter::RevocationPollsFailed,
+        Counter::AuditSent,
+        Counter::AuditRetried,
+        Counter::AuditDropped,
+        Counter::AuditRejected,
+        Counter::AuditBatchesFailed,
     ];
     counters.extend(
         ALL_REASONS

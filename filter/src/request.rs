@@ -19,7 +19,10 @@ use jitgate_grant::{
     Reason, RequestFacts, UnixTime,
 };
 
-use crate::host::{Counter, Level, RequestHost};
+use jitgate_grant::audit::AuditRecord;
+
+use crate::audit::UsageReader;
+use crate::host::{Counter, Gauge, Level, RequestHost};
 use crate::metrics;
 use crate::state::{revocation_state, Keys, VmState};
 
@@ -43,6 +46,8 @@ pub enum Step {
 struct HeaderFacts {
     method: String,
     path: String,
+    authority: String,
+    user_agent: Option<String>,
     content_type: Option<String>,
     request_id: String,
     token_values: Vec<String>,
@@ -57,6 +62,10 @@ pub struct RequestFlow {
     headers_forwarded: bool,
     /// The last decision, for audit records and filter state.
     decision: Option<Decision>,
+    /// When the request arrived, ms since the epoch.
+    started_ms: u64,
+    /// Reads model usage from the response, for allowed requests when audit is on.
+    usage: Option<UsageReader>,
 }
 
 impl RequestFlow {
@@ -82,6 +91,7 @@ impl RequestFlow {
         host: &mut impl RequestHost,
         end_of_stream: bool,
     ) -> Step {
+        self.started_ms = host.now_ms();
         self.facts = read_facts(host, &state.settings.token.header);
         // With no body to come, the model (if the route needs one) is already as known as it
         // will ever be.
@@ -128,6 +138,78 @@ impl RequestFlow {
         self.act(state, host, decision)
     }
 
+    /// The response headers have arrived: decide whether to read usage from the body.
+    pub fn on_response_headers(&mut self, state: &VmState, host: &impl RequestHost) {
+        let Some(audit) = &state.settings.audit else {
+            return;
+        };
+        if !self.decision.as_ref().is_some_and(Decision::is_allowed) {
+            return;
+        }
+        let content_type = host
+            .response_headers()
+            .into_iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+            .map(|(_, value)| value);
+        self.usage = Some(UsageReader::for_content_type(
+            content_type.as_deref(),
+            audit.max_usage_body_bytes,
+        ));
+    }
+
+    /// A piece of the response body is passing through (never held, never changed).
+    pub fn on_response_body(&mut self, host: &impl RequestHost, body_size: usize) {
+        if let Some(reader) = self.usage.as_mut().filter(|reader| reader.wants_body()) {
+            if let Some(chunk) = host.response_body(body_size) {
+                reader.push(&chunk);
+            }
+        }
+    }
+
+    /// The request is complete: write its audit record.
+    pub fn on_log(&mut self, state: &mut VmState, host: &mut impl RequestHost) {
+        let (Some(decision), Some(buffer)) = (&self.decision, state.audit.as_mut()) else {
+            return;
+        };
+        let now_ms = host.now_ms();
+        if decision.reason == Reason::AuditUnavailable {
+            // Refused because the buffer is full: recording the refusal there would only keep
+            // it full. These show in `jitgate.denied.audit_unavailable` and the access log.
+            return;
+        }
+        let mut record = AuditRecord::from_decision(decision);
+        if decision.outcome == Outcome::NeedModel {
+            // The body never completed (the client went away): nothing reached the model.
+            record.reason = "incomplete_body".to_owned();
+        }
+        record.time_unix_nano = self.started_ms.saturating_mul(1_000_000);
+        record.method = self.facts.method.clone();
+        record.authority = self.facts.authority.clone();
+        record.path = path_only(&self.facts.path).to_owned();
+        record.request_id = Some(self.facts.request_id.clone()).filter(|id| !id.is_empty());
+        record.user_agent = self.facts.user_agent.clone();
+        record.client_address = host
+            .property(&["source", "address"])
+            .and_then(|raw| String::from_utf8(raw).ok())
+            .map(|address| strip_port(&address).to_owned());
+        record.status = property_int(host, &["response", "code"])
+            .and_then(|code| u16::try_from(code).ok())
+            .unwrap_or(0);
+        record.request_bytes = property_int(host, &["request", "size"]).unwrap_or(0);
+        record.response_bytes = property_int(host, &["response", "size"]).unwrap_or(0);
+        record.duration_ms = now_ms.saturating_sub(self.started_ms);
+        if let Some(usage) = self.usage.as_ref().and_then(UsageReader::usage) {
+            record.input_tokens = usage.input_tokens;
+            record.output_tokens = usage.output_tokens;
+        }
+        let pushed = buffer.push(record, now_ms);
+        host.increment(Counter::AuditDropped, pushed.dropped);
+        host.set_gauge(
+            Gauge::AuditBufferDepth,
+            u64::try_from(buffer.depth()).unwrap_or(u64::MAX),
+        );
+    }
+
     fn model_from_body(
         &self,
         state: &VmState,
@@ -163,6 +245,7 @@ impl RequestFlow {
                 keys,
                 revocation,
                 cache,
+                audit,
             } = &mut *state;
             let inputs = DecisionInputs {
                 policy: &settings.policy,
@@ -175,7 +258,9 @@ impl RequestFlow {
                 keys: keys.state(),
                 revocations: revocation_state(revocation.as_ref(), now_ms),
                 now: UnixTime(i64::try_from(now_ms / 1000).unwrap_or(i64::MAX)),
-                audit_full: false,
+                audit_full: audit
+                    .as_ref()
+                    .is_some_and(|audit| audit.refuses_new_requests()),
             };
             decide_cached(&inputs, cache)
         };
@@ -272,6 +357,8 @@ fn read_facts(host: &impl RequestHost, token_header: &str) -> HeaderFacts {
         match name.to_ascii_lowercase().as_str() {
             ":method" => facts.method = value,
             ":path" => facts.path = value,
+            ":authority" => facts.authority = value,
+            "user-agent" => facts.user_agent = Some(value),
             "content-type" => facts.content_type = Some(value),
             "x-request-id" => facts.request_id = value,
             lowered if lowered == token_header => facts.token_values.push(value),
@@ -285,6 +372,26 @@ fn as_fact(model: &Result<String, Reason>) -> ModelFact<'_> {
     match model {
         Ok(model) => ModelFact::Named(model),
         Err(reason) => ModelFact::Unusable(*reason),
+    }
+}
+
+/// An integer attribute: Envoy encodes them as 8-byte little-endian.
+fn property_int(host: &impl RequestHost, path: &[&str]) -> Option<u64> {
+    let raw = host.property(path)?;
+    let bytes: [u8; 8] = raw.get(..8)?.try_into().ok()?;
+    u64::try_from(i64::from_le_bytes(bytes)).ok()
+}
+
+/// `10.0.0.1:5000` → `10.0.0.1`; `[::1]:5000` → `::1`.
+fn strip_port(address: &str) -> &str {
+    if let Some(rest) = address.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match address.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') && port.chars().all(|c| c.is_ascii_digit()) => {
+            host
+        }
+        _ => address,
     }
 }
 

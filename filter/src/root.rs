@@ -5,9 +5,26 @@
 use std::time::Duration;
 
 use crate::config::{ConfigError, Settings};
-use crate::host::{CallResponse, Counter, Level, RootHost};
+use jitgate_grant::audit::otlp::{export_logs_request_text, Resource};
+
+use crate::audit::buffer::BatchOutcome;
+use crate::audit::AuditBuffer;
+use crate::host::{CallResponse, Counter, Gauge, Level, RootHost};
 use crate::metrics;
 use crate::state::{Keys, VmState};
+
+/// `partialSuccess.rejectedLogRecords` of an OTLP answer (a string or number), else 0.
+fn partially_rejected(body: Option<&[u8]>) -> u64 {
+    let Some(value) = body.and_then(|body| serde_json::from_slice::<serde_json::Value>(body).ok())
+    else {
+        return 0;
+    };
+    match value.pointer("/partialSuccess/rejectedLogRecords") {
+        Some(serde_json::Value::String(text)) => text.parse().unwrap_or(0),
+        Some(serde_json::Value::Number(number)) => number.as_u64().unwrap_or(0),
+        _ => 0,
+    }
+}
 
 /// How often the root context wakes up: a quarter of the revocation interval (so a
 /// revocation lands within one interval plus a quarter at worst), never more than 250 ms.
@@ -32,7 +49,8 @@ pub fn configure(
     for counter in metrics::all() {
         host.increment(counter, 0);
     }
-    let state = VmState::new(settings);
+    let stream_id = stream_id(&settings, host.now_ms());
+    let state = VmState::new(settings, stream_id);
     host.log(
         Level::Info,
         &format!(
@@ -43,9 +61,22 @@ pub fn configure(
     Ok(state)
 }
 
-/// Starts whatever fetch or poll is due.
+/// A stream id unique across VMs and restarts: the service name, the VM's start time and 32
+/// random bits (from the host's entropy, through the standard library's hasher seed).
+fn stream_id(settings: &Settings, now_ms: u64) -> String {
+    use std::hash::BuildHasher;
+    let service = settings
+        .audit
+        .as_ref()
+        .map_or("jitgate-filter", |audit| audit.service_name.as_str());
+    let random = std::collections::hash_map::RandomState::new().hash_one(now_ms) as u32;
+    format!("{service}-{now_ms:x}-{random:08x}")
+}
+
+/// Starts whatever fetch, poll or audit batch is due.
 pub fn tick(state: &mut VmState, host: &mut impl RootHost) {
     let now = host.now_ms();
+    flush_audit(state, host, now);
     if let Keys::Fetched(fetcher) = &mut state.keys {
         if fetcher.is_due(now) {
             let upstream = fetcher.settings().upstream.clone();
@@ -92,6 +123,100 @@ pub fn tick(state: &mut VmState, host: &mut impl RootHost) {
     }
 }
 
+fn flush_audit(state: &mut VmState, host: &mut impl RootHost, now: u64) {
+    let (Some(buffer), Some(settings)) = (state.audit.as_mut(), state.settings.audit.as_ref())
+    else {
+        return;
+    };
+    let retrying = buffer.is_retrying();
+    let Some(batch) = buffer.next_batch(now) else {
+        return;
+    };
+    let resource = Resource {
+        service_name: settings.service_name.clone(),
+        instance_id: buffer.stream_id().to_owned(),
+    };
+    let records: Vec<&str> = batch.records.iter().map(String::as_str).collect();
+    let body = export_logs_request_text(&resource, env!("CARGO_PKG_VERSION"), &records);
+    let authorization = settings
+        .credential
+        .as_ref()
+        .map(|credential| format!("Bearer {credential}"));
+    let mut headers = vec![("content-type", "application/json")];
+    if let Some(authorization) = &authorization {
+        headers.push(("authorization", authorization.as_str()));
+    }
+    match host.dispatch_post(&settings.upstream, &headers, body.as_bytes()) {
+        Ok(token) => {
+            buffer.sent(token, &batch);
+            if retrying {
+                host.increment(Counter::AuditRetried, 1);
+            }
+        }
+        Err(problem) => {
+            host.increment(Counter::AuditBatchesFailed, 1);
+            let cluster = &settings.upstream.cluster;
+            host.log(
+                Level::Warn,
+                &format!("cannot send audit records to cluster {cluster:?}: {problem}"),
+            );
+            buffer.dispatch_failed(now);
+        }
+    }
+}
+
+/// Applies the collector's answer to an audit batch.
+fn on_audit_response(
+    buffer: &mut AuditBuffer,
+    host: &mut impl RootHost,
+    response: &CallResponse,
+    now: u64,
+) {
+    let outcome = match response.status {
+        Some(200..=299) => BatchOutcome::Accepted,
+        Some(400 | 413) => BatchOutcome::Rejected,
+        _ => BatchOutcome::Retry,
+    };
+    let removed = u64::try_from(buffer.on_response(outcome, now)).unwrap_or(0);
+    match outcome {
+        BatchOutcome::Accepted => {
+            let rejected = partially_rejected(response.body.as_deref()).min(removed);
+            host.increment(Counter::AuditSent, removed - rejected);
+            if rejected > 0 {
+                host.increment(Counter::AuditRejected, rejected);
+                host.log(
+                    Level::Warn,
+                    &format!("the collector refused {rejected} audit records"),
+                );
+            }
+        }
+        BatchOutcome::Rejected => {
+            host.increment(Counter::AuditRejected, removed);
+            let status = response.status.unwrap_or(0);
+            host.log(
+                Level::Error,
+                &format!(
+                    "the collector refused a batch of {removed} audit records (HTTP {status})"
+                ),
+            );
+        }
+        BatchOutcome::Retry => {
+            host.increment(Counter::AuditBatchesFailed, 1);
+            let status = response
+                .status
+                .map_or("no answer".to_owned(), |status| format!("HTTP {status}"));
+            host.log(
+                Level::Warn,
+                &format!("audit batch not accepted ({status}); will retry"),
+            );
+        }
+    }
+    host.set_gauge(
+        Gauge::AuditBufferDepth,
+        u64::try_from(buffer.depth()).unwrap_or(u64::MAX),
+    );
+}
+
 /// Takes in the response to call `token`.
 pub fn on_call_response(
     state: &mut VmState,
@@ -100,6 +225,14 @@ pub fn on_call_response(
     response: &CallResponse,
 ) {
     let now = host.now_ms();
+    if let Some(buffer) = state
+        .audit
+        .as_mut()
+        .filter(|buffer| buffer.owns_call(token))
+    {
+        on_audit_response(buffer, host, response, now);
+        return;
+    }
     if let Keys::Fetched(fetcher) = &mut state.keys {
         if fetcher.owns_call(token) {
             let first = fetcher.keys().is_none();

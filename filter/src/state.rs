@@ -7,6 +7,7 @@ use std::rc::Rc;
 
 use jitgate_grant::{KeySet, KeyState, NoRevocations, RevocationState, VerificationCache};
 
+use crate::audit::AuditBuffer;
 use crate::config::{KeySource, Settings};
 use crate::keys::KeyFetcher;
 use crate::revocation::RevocationPoller;
@@ -31,11 +32,14 @@ pub struct VmState {
     pub revocation: Option<RevocationPoller>,
     /// Verified tokens.
     pub cache: VerificationCache,
+    /// Audit records waiting for the collector, if audit is configured.
+    pub audit: Option<AuditBuffer>,
 }
 
 impl VmState {
-    /// Fresh state for `settings`: nothing fetched yet.
-    pub fn new(settings: Settings) -> VmState {
+    /// Fresh state for `settings`: nothing fetched yet. `stream_id` names this VM's audit
+    /// stream; it must be unique across VMs and restarts.
+    pub fn new(settings: Settings, stream_id: String) -> VmState {
         let keys = match &settings.keys {
             KeySource::Inline(keys) => Keys::Inline(keys.clone()),
             KeySource::Fetch(fetch) => Keys::Fetched(KeyFetcher::new(fetch.clone())),
@@ -46,11 +50,16 @@ impl VmState {
             .clone()
             .map(|feed| RevocationPoller::new(feed, leeway));
         let cache = VerificationCache::new(settings.cache_entries);
+        let audit = settings
+            .audit
+            .as_ref()
+            .map(|audit| AuditBuffer::new(audit.limits.clone(), stream_id));
         VmState {
             settings: Rc::new(settings),
             keys,
             revocation,
             cache,
+            audit,
         }
     }
 }

@@ -268,6 +268,36 @@ pub fn export_logs_request(
     })
 }
 
+/// The same request as [`export_logs_request`], assembled as text from log records already
+/// serialized (each one `to_otlp_log_record().to_string()`): a gateway serializes each record
+/// once, when it is made, and sizes batches by those bytes.
+pub fn export_logs_request_text(
+    resource: &Resource,
+    scope_version: &str,
+    log_records: &[&str],
+) -> String {
+    let resource_attributes = json!([
+        {"key": "service.name", "value": {"stringValue": resource.service_name}},
+        {"key": "service.instance.id", "value": {"stringValue": resource.instance_id}},
+    ]);
+    let scope = json!({"name": "jitgate", "version": scope_version});
+    let records_len: usize = log_records.iter().map(|record| record.len() + 1).sum();
+    let mut text = String::with_capacity(records_len + 256);
+    text.push_str(r#"{"resourceLogs":[{"resource":{"attributes":"#);
+    text.push_str(&resource_attributes.to_string());
+    text.push_str(r#"},"scopeLogs":[{"scope":"#);
+    text.push_str(&scope.to_string());
+    text.push_str(r#","logRecords":["#);
+    for (index, record) in log_records.iter().enumerate() {
+        if index > 0 {
+            text.push(',');
+        }
+        text.push_str(record);
+    }
+    text.push_str("]}]}]}");
+    text
+}
+
 fn attribute_map(record: &Value) -> Result<Map<String, Value>, RecordError> {
     let list = record
         .get("attributes")
@@ -391,6 +421,29 @@ mod tests {
                 .and_then(Value::as_array)
                 .map(Vec::len),
             Some(1)
+        );
+    }
+
+    #[test]
+    fn text_assembly_equals_the_value_form() {
+        let resource = Resource {
+            service_name: "s".into(),
+            instance_id: "i".into(),
+        };
+        let records = [sample(), sample()];
+        let texts: Vec<String> = records
+            .iter()
+            .map(|r| r.to_otlp_log_record().to_string())
+            .collect();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let text = export_logs_request_text(&resource, "1", &refs);
+        let parsed: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(parsed, export_logs_request(&resource, "1", &records));
+        let empty: Value =
+            serde_json::from_str(&export_logs_request_text(&resource, "1", &[])).unwrap();
+        assert_eq!(
+            empty["resourceLogs"][0]["scopeLogs"][0]["logRecords"],
+            json!([])
         );
     }
 
