@@ -12,7 +12,6 @@ use crate::identity::api_tokens::ApiTokens;
 use crate::identity::data_plane::DataPlaneCredential;
 use crate::identity::oidc::{JwksSource, OidcSettings, OidcVerifier};
 use crate::identity::Authenticator;
-use crate::ids;
 use crate::keys::KeyRing;
 use crate::policy::{PolicyEngine, PolicySource, BUILTIN_SCHEMA, EXAMPLE_POLICY};
 use crate::requests::duration::parse_duration;
@@ -119,7 +118,6 @@ pub async fn build_state(config: &ServeConfig) -> Result<AppState> {
         keys,
         clock: Arc::new(SystemClock),
         settings,
-        csrf_secret: ids::random_bytes::<32>()?,
     }))
 }
 

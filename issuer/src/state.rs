@@ -58,8 +58,6 @@ pub struct Shared {
     pub clock: Arc<dyn Clock>,
     /// Settings.
     pub settings: Settings,
-    /// Secret for the web page's CSRF tokens.
-    pub csrf_secret: [u8; 32],
 }
 
 impl std::ops::Deref for AppState {

@@ -12,7 +12,6 @@ use crate::error::{Error, Result};
 use crate::requests::{AccessRequest, State as RequestState};
 use crate::service::next_step::next_step;
 use crate::service::reviews::{review, Verdict};
-use crate::service::visibility::is_reviewer;
 use crate::service::{expiry, lifecycle, submit, visibility};
 use crate::state::AppState;
 use crate::store::requests::{list as list_requests, ListFilter};
@@ -99,7 +98,7 @@ pub async fn list(
             )
             .await?
         }
-        "reviewable" => reviewable(&state, &subject, limit).await?,
+        "reviewable" => visibility::reviewable(&state, &subject, limit).await?,
         "all" if subject.admin => {
             list_requests(
                 &state.store,
@@ -124,34 +123,6 @@ pub async fn list(
         .map(|request| RequestView::new(request, now))
         .collect();
     Ok(Json(serde_json::json!({ "requests": views })))
-}
-
-/// Pending requests `subject` may review (never their own), newest first.
-pub async fn reviewable(
-    state: &AppState,
-    subject: &crate::identity::Subject,
-    limit: i64,
-) -> Result<Vec<AccessRequest>> {
-    let pending = list_requests(
-        &state.store,
-        &ListFilter {
-            requester: None,
-            states: vec![RequestState::Pending],
-            limit: 500,
-        },
-    )
-    .await?;
-    Ok(pending
-        .into_iter()
-        .filter(|request| is_reviewer(state, subject, request))
-        .filter(|request| {
-            !request
-                .reviews
-                .iter()
-                .any(|review| review.reviewer == subject.id)
-        })
-        .take(usize::try_from(limit).unwrap_or(100))
-        .collect())
 }
 
 fn parse_states(text: Option<&str>) -> Result<Vec<RequestState>> {

@@ -3,8 +3,9 @@
 
 use crate::error::{Error, Result};
 use crate::identity::Subject;
-use crate::requests::AccessRequest;
+use crate::requests::{AccessRequest, State};
 use crate::state::AppState;
+use crate::store::requests;
 
 use super::submit::facts_for_stored;
 
@@ -26,4 +27,32 @@ pub async fn visible(state: &AppState, subject: &Subject, id: &str) -> Result<Ac
     } else {
         Err(Error::NotFound(format!("request {id}")))
     }
+}
+
+/// Pending requests `subject` may review (never their own), newest first.
+pub async fn reviewable(
+    state: &AppState,
+    subject: &Subject,
+    limit: i64,
+) -> Result<Vec<AccessRequest>> {
+    let pending = requests::list(
+        &state.store,
+        &requests::ListFilter {
+            requester: None,
+            states: vec![State::Pending],
+            limit: 500,
+        },
+    )
+    .await?;
+    Ok(pending
+        .into_iter()
+        .filter(|request| is_reviewer(state, subject, request))
+        .filter(|request| {
+            !request
+                .reviews
+                .iter()
+                .any(|review| review.reviewer == subject.id)
+        })
+        .take(usize::try_from(limit).unwrap_or(100))
+        .collect())
 }

@@ -121,7 +121,6 @@ impl TestIssuer {
                 max_duration: 7 * 86400,
                 pending_ttl: 86400,
             },
-            csrf_secret: [7; 32],
         });
         let router = app(state.clone());
         TestIssuer {
