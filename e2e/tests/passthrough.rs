@@ -75,7 +75,6 @@ fn chat_completion_reaches_the_stub_through_envoy_and_returns_its_json() {
     );
     assert_eq!(seen.header("x-jitgate-subject"), Some("alice@example.com"));
     assert_eq!(seen.header("x-jitgate-grant"), Some("grant-passthrough"));
-    assert!(stack.collector.requests().is_empty());
 }
 
 #[test]

@@ -236,7 +236,16 @@ pub struct JitgateRequest {
     flow: RequestFlow,
 }
 
-impl Context for JitgateRequest {}
+impl Context for JitgateRequest {
+    /// The stream is over: write its audit record. This is the callback Envoy reliably makes
+    /// at the end of every stream (its `proxy_on_log` for HTTP contexts is not delivered
+    /// here), and the stream's attributes — response code, sizes — are still readable.
+    fn on_done(&mut self) -> bool {
+        self.flow
+            .on_log(&mut self.state.borrow_mut(), &mut self.host);
+        true
+    }
+}
 
 impl HttpContext for JitgateRequest {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
@@ -254,6 +263,17 @@ impl HttpContext for JitgateRequest {
             end_of_stream,
         );
         to_action(step)
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        self.flow
+            .on_response_headers(&self.state.borrow(), &self.host);
+        Action::Continue
+    }
+
+    fn on_http_response_body(&mut self, body_size: usize, _end_of_stream: bool) -> Action {
+        self.flow.on_response_body(&self.host, body_size);
+        Action::Continue
     }
 }
 
