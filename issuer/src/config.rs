@@ -74,6 +74,16 @@ pub struct ServeConfig {
     /// How long a request waits for reviewers before it expires.
     #[arg(long, env = "JITGATE_PENDING_TTL", default_value = "24h")]
     pub pending_ttl: String,
+    /// The collector's URL: issuer audit events are sent to `<URL>/v1/logs` (OTLP/HTTP).
+    #[arg(
+        long,
+        env = "JITGATE_AUDIT_ENDPOINT",
+        requires = "audit_credential_file"
+    )]
+    pub audit_endpoint: Option<String>,
+    /// File holding the collector's sender credential.
+    #[arg(long, env = "JITGATE_AUDIT_CREDENTIAL_FILE")]
+    pub audit_credential_file: Option<std::path::PathBuf>,
     /// Local demo: the example policy, demo identities (jgt_demo_<name>) and a demo
     /// data-plane credential. Refused on anything but a loopback address.
     #[arg(long)]

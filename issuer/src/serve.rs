@@ -8,6 +8,7 @@ use crate::clock::SystemClock;
 use crate::config::ServeConfig;
 use crate::demo;
 use crate::error::{Error, Result};
+use crate::events::{spawn_exporter, EventSink, ExporterSettings};
 use crate::identity::api_tokens::ApiTokens;
 use crate::identity::data_plane::DataPlaneCredential;
 use crate::identity::oidc::{JwksSource, OidcSettings, OidcVerifier};
@@ -110,6 +111,22 @@ pub async fn build_state(config: &ServeConfig) -> Result<AppState> {
         pending_ttl: duration("pending-ttl", &config.pending_ttl)?,
     };
     let keys = KeyRing::open(&config.data_dir.join("keys"))?;
+    let events = match (&config.audit_endpoint, &config.audit_credential_file) {
+        (Some(endpoint), Some(path)) => {
+            let credential = std::fs::read_to_string(path).map_err(|error| {
+                Error::io(
+                    format!("reading audit credential {}", path.display()),
+                    error,
+                )
+            })?;
+            spawn_exporter(ExporterSettings {
+                endpoint: endpoint.clone(),
+                credential: credential.trim().to_owned(),
+                authority: authority_of(&settings.issuer_url),
+            })?
+        }
+        _ => EventSink::disabled(),
+    };
     Ok(AppState::new(Shared {
         store,
         policy,
@@ -118,6 +135,7 @@ pub async fn build_state(config: &ServeConfig) -> Result<AppState> {
         keys,
         clock: Arc::new(SystemClock),
         settings,
+        events,
     }))
 }
 
@@ -211,4 +229,10 @@ fn create_data_dir(dir: &std::path::Path) -> Result<()> {
             .map_err(|error| Error::io(format!("securing data dir {}", dir.display()), error))?;
     }
     Ok(())
+}
+
+/// `issuer.example.com:8443` from `https://issuer.example.com:8443/…`.
+fn authority_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    rest.split('/').next().unwrap_or(rest).to_owned()
 }

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::clock::Clock;
+use crate::events::EventSink;
 use crate::identity::data_plane::DataPlaneCredential;
 use crate::identity::Authenticator;
 use crate::keys::KeyRing;
@@ -58,6 +59,8 @@ pub struct Shared {
     pub clock: Arc<dyn Clock>,
     /// Settings.
     pub settings: Settings,
+    /// Issuer audit events for the collector.
+    pub events: EventSink,
 }
 
 impl std::ops::Deref for AppState {

@@ -2,6 +2,7 @@
 //! an admin revokes an active grant, which puts it on the revocation feed.
 
 use crate::error::{Error, Result};
+use crate::events::{Call, IssuerEvent};
 use crate::identity::Subject;
 use crate::requests::{AccessRequest, State};
 use crate::state::AppState;
@@ -44,7 +45,16 @@ pub async fn cancel(
     )
     .await?;
     tx.commit().await?;
-    super::load(state, id).await
+    let cancelled = super::load(state, id).await?;
+    let call = Call {
+        method: "POST",
+        path: format!("/v1/requests/{id}/cancel"),
+        status: 200,
+    };
+    state
+        .events
+        .emit(IssuerEvent::Cancelled, &cancelled, call, now, None);
+    Ok(cancelled)
 }
 
 /// Revokes an active grant: requester, any reviewer the policy allows, or an admin.
@@ -84,7 +94,16 @@ pub async fn revoke(
     let seq = revocations::append(&mut tx, id, &subject.id, now, expires_at).await?;
     tx.commit().await?;
     tracing::info!(grant = %id, by = %subject.id, feed_position = seq, "grant revoked");
-    super::load(state, id).await
+    let revoked = super::load(state, id).await?;
+    let call = Call {
+        method: "POST",
+        path: format!("/v1/grants/{id}/revoke"),
+        status: 200,
+    };
+    state
+        .events
+        .emit(IssuerEvent::Revoked, &revoked, call, now, None);
+    Ok(revoked)
 }
 
 fn checked_reason(reason: &str, default: &str) -> Result<String> {

@@ -4,6 +4,7 @@
 //! request row, so exactly one of them starts the window.
 
 use crate::error::{Error, Result};
+use crate::events::{Call, IssuerEvent};
 use crate::identity::Subject;
 use crate::requests::{AccessRequest, Review, State};
 use crate::state::AppState;
@@ -136,5 +137,19 @@ pub async fn review(
     }
     tx.commit().await?;
     tracing::info!(request = %id, reviewer = %reviewer.id, verdict = verdict.as_str(), "reviewed");
-    super::load(state, id).await
+    let reviewed = super::load(state, id).await?;
+    let event = match (verdict, reviewed.state) {
+        (Verdict::Deny, _) => Some(IssuerEvent::Denied),
+        (Verdict::Approve, State::Active) => Some(IssuerEvent::Approved),
+        (Verdict::Approve, _) => None,
+    };
+    if let Some(event) = event {
+        let call = Call {
+            method: "POST",
+            path: format!("/v1/requests/{id}/{}", verdict.as_str()),
+            status: 200,
+        };
+        state.events.emit(event, &reviewed, call, now, None);
+    }
+    Ok(reviewed)
 }

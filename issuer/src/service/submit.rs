@@ -2,6 +2,7 @@
 //! says no reviewer is needed.
 
 use crate::error::Result;
+use crate::events::{Call, IssuerEvent};
 use crate::identity::Subject;
 use crate::ids;
 use crate::policy::AccessFacts;
@@ -69,7 +70,21 @@ pub async fn submit(state: &AppState, subject: &Subject, body: &[u8]) -> Result<
         break_glass = request.break_glass,
         "access requested"
     );
-    super::load(state, &id).await
+    let stored = super::load(state, &id).await?;
+    let call = |status| Call {
+        method: "POST",
+        path: "/v1/requests".into(),
+        status,
+    };
+    state
+        .events
+        .emit(IssuerEvent::Requested, &stored, call(201), now, None);
+    if stored.state == State::Active {
+        state
+            .events
+            .emit(IssuerEvent::Approved, &stored, call(201), now, None);
+    }
+    Ok(stored)
 }
 
 /// The policy facts of a request being made.

@@ -6,6 +6,7 @@ use jitgate_grant::{mint, Audience, GrantClaims};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::events::{Call, IssuerEvent};
 use crate::identity::Subject;
 use crate::ids;
 use crate::requests::State;
@@ -84,6 +85,15 @@ pub async fn mint_token(state: &AppState, subject: &Subject, id: &str) -> Result
     )
     .await?;
     tracing::info!(grant = %id, jti = %claims.jti, subject = %subject.id, "token minted");
+    let call = Call {
+        method: "POST",
+        path: format!("/v1/grants/{id}/token"),
+        status: 200,
+    };
+    let digest = jitgate_grant::TokenDigest::of(&token).to_hex();
+    state
+        .events
+        .emit(IssuerEvent::TokenMinted, &grant, call, now, Some(digest));
     Ok(IssuedToken {
         token,
         token_type: "Bearer",

@@ -103,6 +103,25 @@ impl TestIssuer {
         keys: &std::path::Path,
         policy: Option<PolicyEngine>,
     ) -> TestIssuer {
+        TestIssuer::build_full(dir, url, database, keys, policy, None).await
+    }
+
+    /// An issuer on a fresh SQLite file that sends audit events to `events`.
+    pub async fn sqlite_with_events(events: jitgate_issuer::events::EventSink) -> TestIssuer {
+        let dir = tempfile::tempdir().unwrap();
+        let url = Store::sqlite_url(dir.path());
+        let keys = dir.path().join("keys");
+        TestIssuer::build_full(dir, &url, None, &keys, None, Some(events)).await
+    }
+
+    async fn build_full(
+        dir: tempfile::TempDir,
+        url: &str,
+        database: Option<PostgresDatabase>,
+        keys: &std::path::Path,
+        policy: Option<PolicyEngine>,
+        events: Option<jitgate_issuer::events::EventSink>,
+    ) -> TestIssuer {
         let clock = ManualClock::new(START);
         let store = Store::connect(url).await.unwrap();
         let state = AppState::new(Shared {
@@ -121,6 +140,7 @@ impl TestIssuer {
                 max_duration: 7 * 86400,
                 pending_ttl: 86400,
             },
+            events: events.unwrap_or_else(jitgate_issuer::events::EventSink::disabled),
         });
         let router = app(state.clone());
         TestIssuer {
