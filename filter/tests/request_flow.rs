@@ -108,6 +108,36 @@ fn the_token_can_be_forwarded_when_configured() {
 }
 
 #[test]
+fn the_token_header_and_prefix_are_configurable() {
+    let mut config = config(inline_keys(), None);
+    config["token"] = json!({"header": "X-Grant-Token", "prefix": ""});
+    let (mut state, _) = vm(&config);
+    let token = token("custom-header");
+    let mut host = FakeHost::request(NOW_MS, "POST", "/v1/chat/completions")
+        .header("content-type", "application/json")
+        .header("x-grant-token", &token)
+        .header("authorization", "Basic dXNlcjpwYXNz")
+        .body(CHAT.as_bytes());
+    assert_eq!(run(&mut state, &mut host), Step::Continue);
+    assert!(
+        host.header_values("x-grant-token").is_empty(),
+        "the configured header is stripped"
+    );
+    assert_eq!(
+        host.header_values("authorization"),
+        vec!["Basic dXNlcjpwYXNz"],
+        "other credentials pass untouched"
+    );
+    let mut missing = chat_request(&token);
+    run(&mut state, &mut missing);
+    assert_eq!(
+        missing.response.as_ref().map(|r| r.status),
+        Some(401),
+        "Authorization is not read any more"
+    );
+}
+
+#[test]
 fn a_second_request_with_the_same_token_is_a_cache_hit() {
     let (mut state, _) = vm(&config(inline_keys(), None));
     let token = token("cached");
