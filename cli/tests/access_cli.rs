@@ -160,7 +160,9 @@ fn request_review_token_revoke_through_the_cli() {
     );
     let detail = issuer.ok("alice", &["status", &id]);
     assert!(
-        detail.starts_with(&format!("{id}  revoked\n  requester:  alice\n")),
+        detail.starts_with(&format!(
+            "{id}  revoked\n  requester:  alice\n  scopes:     training:llama-3-8b\n  duration:   8h\n  reason:     fine-tune\n"
+        )),
         "{detail}"
     );
     assert!(

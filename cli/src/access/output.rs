@@ -2,6 +2,7 @@
 
 use std::fmt::Write;
 
+use jitgate_issuer::requests::duration::format_duration;
 use jitgate_issuer::service::next_step::rfc3339;
 use serde_json::Value;
 
@@ -70,8 +71,8 @@ pub fn detail(request: &Value) -> String {
     let _ = writeln!(out, "  scopes:     {}", scopes(request));
     let _ = writeln!(
         out,
-        "  duration:   {}s{}",
-        request["duration_seconds"].as_i64().unwrap_or(0),
+        "  duration:   {}{}",
+        format_duration(request["duration_seconds"].as_i64().unwrap_or(0)),
         if request["break_glass"].as_bool() == Some(true) {
             "  (BREAK-GLASS)"
         } else {
