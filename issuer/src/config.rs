@@ -89,3 +89,36 @@ pub struct ServeConfig {
     #[arg(long)]
     pub demo: bool,
 }
+
+impl ServeConfig {
+    /// A local demo issuer (example policy, demo identities, demo feed credential) on
+    /// `listen` with its data in `data_dir` — what `jitgate issuer serve --demo` runs, for
+    /// tests and local stacks that start the issuer in-process. Set the public fields to
+    /// change anything (e.g. `issuer_url`, `data_plane_credential`).
+    pub fn local_demo(data_dir: PathBuf, listen: SocketAddr) -> ServeConfig {
+        ServeConfig {
+            listen,
+            data_dir,
+            database_url: None,
+            policy: None,
+            policy_schema: None,
+            api_tokens: None,
+            oidc_issuer: None,
+            oidc_audience: None,
+            oidc_jwks: None,
+            oidc_subject_claim: "sub".into(),
+            oidc_groups_claim: "groups".into(),
+            admin_group: vec!["jitgate-admins".into()],
+            data_plane_credential_file: None,
+            data_plane_credential: None,
+            issuer_url: format!("http://{listen}"),
+            audience: "jitgate-gateway".into(),
+            token_ttl: "15m".into(),
+            max_duration: "7d".into(),
+            pending_ttl: "24h".into(),
+            audit_endpoint: None,
+            audit_credential_file: None,
+            demo: true,
+        }
+    }
+}

@@ -145,12 +145,25 @@ pub async fn run(config: ServeConfig) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|error| Error::io(format!("listening on {}", config.listen), error))?;
+    serve_on(listener, state, config.demo).await
+}
+
+/// Serves `state` on an already bound listener (tests and in-process stacks bind port 0),
+/// with the expiry sweep and SIGHUP reload, until Ctrl-C or SIGTERM.
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    demo: bool,
+) -> Result<()> {
+    let local = listener
+        .local_addr()
+        .map_err(|error| Error::io("reading the listening address", error))?;
     tracing::info!(
-        listen = %config.listen,
+        listen = %local,
         issuer = %state.settings.issuer_url,
         kid = %state.keys.pair().current.key_id(),
         policies = state.policy.current().summary().policies,
-        demo = config.demo,
+        demo,
         "jitgate issuer ready"
     );
     spawn_background(state.clone());
