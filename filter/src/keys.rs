@@ -8,9 +8,9 @@
 
 use jitgate_grant::KeySet;
 
-use crate::backoff;
 use crate::config::KeyFetchSettings;
 use crate::host::CallResponse;
+use crate::schedule::CallSchedule;
 
 /// Largest JWKS document accepted.
 pub const MAX_JWKS_BYTES: usize = 64 * 1024;
@@ -43,9 +43,7 @@ impl std::fmt::Display for FetchProblem {
 pub struct KeyFetcher {
     settings: KeyFetchSettings,
     keys: Option<KeySet>,
-    in_flight: Option<u32>,
-    next_fetch_ms: u64,
-    failures: u32,
+    schedule: CallSchedule,
     last_forced_ms: Option<u64>,
 }
 
@@ -55,9 +53,7 @@ impl KeyFetcher {
         KeyFetcher {
             settings,
             keys: None,
-            in_flight: None,
-            next_fetch_ms: 0,
-            failures: 0,
+            schedule: CallSchedule::new(RETRY_BASE_MS, RETRY_MAX_MS),
             last_forced_ms: None,
         }
     }
@@ -74,22 +70,22 @@ impl KeyFetcher {
 
     /// Whether a fetch should start now.
     pub fn is_due(&self, now_ms: u64) -> bool {
-        self.in_flight.is_none() && now_ms >= self.next_fetch_ms
+        self.schedule.is_due(now_ms)
     }
 
     /// Whether `token` is this fetcher's call.
     pub fn owns_call(&self, token: u32) -> bool {
-        self.in_flight == Some(token)
+        self.schedule.owns(token)
     }
 
     /// Records that a fetch started.
     pub fn started(&mut self, token: u32) {
-        self.in_flight = Some(token);
+        self.schedule.started(token);
     }
 
     /// Records that a fetch could not even be dispatched.
     pub fn dispatch_failed(&mut self, now_ms: u64) {
-        self.fail(now_ms);
+        self.schedule.failed(now_ms);
     }
 
     /// Handles a fetch's response; returns how many keys are now loaded.
@@ -98,17 +94,16 @@ impl KeyFetcher {
         response: &CallResponse,
         now_ms: u64,
     ) -> Result<usize, FetchProblem> {
-        self.in_flight = None;
         match parse(response) {
             Ok(keys) => {
                 let count = keys.len();
                 self.keys = Some(keys);
-                self.failures = 0;
-                self.next_fetch_ms = now_ms.saturating_add(millis(self.settings.refresh));
+                self.schedule
+                    .succeeded(now_ms.saturating_add(millis(self.settings.refresh)));
                 Ok(count)
             }
             Err(problem) => {
-                self.fail(now_ms);
+                self.schedule.failed(now_ms);
                 Err(problem)
             }
         }
@@ -121,22 +116,11 @@ impl KeyFetcher {
         let allowed = self
             .last_forced_ms
             .is_none_or(|last| now_ms.saturating_sub(last) >= interval);
-        if allowed && self.keys.is_some() && self.in_flight.is_none() && self.next_fetch_ms > now_ms
-        {
+        let waiting = !self.schedule.is_in_flight() && self.schedule.next_ms() > now_ms;
+        if allowed && self.keys.is_some() && waiting {
             self.last_forced_ms = Some(now_ms);
-            self.next_fetch_ms = now_ms;
+            self.schedule.bring_forward(now_ms);
         }
-    }
-
-    fn fail(&mut self, now_ms: u64) {
-        self.in_flight = None;
-        self.failures = self.failures.saturating_add(1);
-        self.next_fetch_ms = now_ms.saturating_add(backoff::delay_ms(
-            self.failures,
-            RETRY_BASE_MS,
-            RETRY_MAX_MS,
-            now_ms,
-        ));
     }
 }
 

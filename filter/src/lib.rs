@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod request;
 pub mod revocation;
 pub mod root;
+pub mod schedule;
 pub mod state;
 pub mod upstream;
 

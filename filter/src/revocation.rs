@@ -9,9 +9,9 @@
 use jitgate_grant::{RevokedGrants, UnixTime};
 use serde::Deserialize;
 
-use crate::backoff;
 use crate::config::RevocationSettings;
 use crate::host::CallResponse;
+use crate::schedule::CallSchedule;
 
 /// Largest feed page accepted.
 pub const MAX_FEED_BYTES: usize = 1024 * 1024;
@@ -62,9 +62,7 @@ pub struct RevocationPoller {
     settings: RevocationSettings,
     revoked: RevokedGrants,
     cursor: Option<String>,
-    in_flight: Option<u32>,
-    next_poll_ms: u64,
-    failures: u32,
+    schedule: CallSchedule,
     last_success_ms: Option<u64>,
     leeway_seconds: i64,
 }
@@ -73,14 +71,16 @@ impl RevocationPoller {
     /// A poller that polls at the first opportunity.
     pub fn new(settings: RevocationSettings, leeway_seconds: i64) -> RevocationPoller {
         RevocationPoller {
-            settings,
             revoked: RevokedGrants::new(),
             cursor: None,
-            in_flight: None,
-            next_poll_ms: 0,
-            failures: 0,
+            // Retry no slower than the poll interval: staleness is what matters here.
+            schedule: CallSchedule::new(
+                RETRY_BASE_MS.min(millis(settings.interval)),
+                millis(settings.interval),
+            ),
             last_success_ms: None,
             leeway_seconds,
+            settings,
         }
     }
 
@@ -96,19 +96,19 @@ impl RevocationPoller {
 
     /// Whether the view may be trusted at `now_ms`.
     pub fn is_current(&self, now_ms: u64) -> bool {
-        let bound = u64::try_from(self.settings.max_staleness.as_millis()).unwrap_or(u64::MAX);
+        let bound = millis(self.settings.max_staleness);
         self.last_success_ms
             .is_some_and(|last| now_ms.saturating_sub(last) <= bound)
     }
 
     /// Whether a poll should start now.
     pub fn is_due(&self, now_ms: u64) -> bool {
-        self.in_flight.is_none() && now_ms >= self.next_poll_ms
+        self.schedule.is_due(now_ms)
     }
 
     /// Whether `token` is this poller's call.
     pub fn owns_call(&self, token: u32) -> bool {
-        self.in_flight == Some(token)
+        self.schedule.owns(token)
     }
 
     /// The path (with the cursor) to poll.
@@ -125,12 +125,12 @@ impl RevocationPoller {
 
     /// Records that a poll started.
     pub fn started(&mut self, token: u32) {
-        self.in_flight = Some(token);
+        self.schedule.started(token);
     }
 
     /// Records that a poll could not be dispatched.
     pub fn dispatch_failed(&mut self, now_ms: u64) {
-        self.fail(now_ms);
+        self.schedule.failed(now_ms);
     }
 
     /// Applies a poll's response; returns how many new revocations it brought.
@@ -139,7 +139,6 @@ impl RevocationPoller {
         response: &CallResponse,
         now_ms: u64,
     ) -> Result<usize, PollProblem> {
-        self.in_flight = None;
         match parse(response) {
             Ok(page) => {
                 let count = page.revoked.len();
@@ -150,36 +149,25 @@ impl RevocationPoller {
                     };
                 }
                 self.cursor = Some(page.cursor);
-                self.failures = 0;
                 self.last_success_ms = Some(now_ms);
                 self.revoked.prune(
                     UnixTime(i64::try_from(now_ms / 1000).unwrap_or(i64::MAX)),
                     self.leeway_seconds,
                 );
-                let interval =
-                    u64::try_from(self.settings.interval.as_millis()).unwrap_or(u64::MAX);
-                self.next_poll_ms = now_ms.saturating_add(interval);
+                self.schedule
+                    .succeeded(now_ms.saturating_add(millis(self.settings.interval)));
                 Ok(count)
             }
             Err(problem) => {
-                self.fail(now_ms);
+                self.schedule.failed(now_ms);
                 Err(problem)
             }
         }
     }
+}
 
-    fn fail(&mut self, now_ms: u64) {
-        self.in_flight = None;
-        self.failures = self.failures.saturating_add(1);
-        // Retry no slower than the poll interval: staleness is what matters here.
-        let interval = u64::try_from(self.settings.interval.as_millis()).unwrap_or(u64::MAX);
-        self.next_poll_ms = now_ms.saturating_add(backoff::delay_ms(
-            self.failures,
-            RETRY_BASE_MS.min(interval),
-            interval,
-            now_ms,
-        ));
-    }
+fn millis(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn parse(response: &CallResponse) -> Result<FeedPage, PollProblem> {

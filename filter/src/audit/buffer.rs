@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use jitgate_grant::audit::AuditRecord;
 
-use crate::backoff;
+use crate::schedule::CallSchedule;
 
 /// What to do when the buffer is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,9 +79,9 @@ pub struct AuditBuffer {
     queue: VecDeque<Pending>,
     queued_bytes: usize,
     next_sequence: u64,
-    in_flight: Option<(u32, usize)>,
-    failures: u32,
-    next_attempt_ms: u64,
+    schedule: CallSchedule,
+    /// Records in the batch out (0 when none is).
+    in_flight_records: usize,
 }
 
 impl AuditBuffer {
@@ -93,9 +93,8 @@ impl AuditBuffer {
             queue: VecDeque::new(),
             queued_bytes: 0,
             next_sequence: 1,
-            in_flight: None,
-            failures: 0,
-            next_attempt_ms: 0,
+            schedule: CallSchedule::new(RETRY_BASE_MS, RETRY_MAX_MS),
+            in_flight_records: 0,
         }
     }
 
@@ -136,7 +135,7 @@ impl AuditBuffer {
             }
             Overflow::Deny => {}
             Overflow::DropOldest => {
-                let in_flight = self.in_flight.map_or(0, |(_, count)| count);
+                let in_flight = self.in_flight_records;
                 while self.queue.len() >= self.limits.max_records && self.queue.len() > in_flight {
                     // Never drop what is being sent: its acknowledgement removes it.
                     if let Some(oldest) = self.queue.remove(in_flight) {
@@ -156,7 +155,7 @@ impl AuditBuffer {
 
     /// The next batch to send, if one is due and none is in flight.
     pub fn next_batch(&mut self, now_ms: u64) -> Option<Batch> {
-        if self.in_flight.is_some() || now_ms < self.next_attempt_ms {
+        if !self.schedule.is_due(now_ms) {
             return None;
         }
         let oldest = self.queue.front()?;
@@ -164,7 +163,7 @@ impl AuditBuffer {
         let due = self.queue.len() >= self.limits.batch_max_records
             || self.queued_bytes >= self.limits.batch_max_bytes
             || now_ms.saturating_sub(oldest.queued_ms) >= interval
-            || self.failures > 0;
+            || self.schedule.failures() > 0;
         if !due {
             return None;
         }
@@ -185,56 +184,45 @@ impl AuditBuffer {
 
     /// Records that the batch went out as call `token`.
     pub fn sent(&mut self, token: u32, batch: &Batch) {
-        self.in_flight = Some((token, batch.records.len()));
+        self.schedule.started(token);
+        self.in_flight_records = batch.records.len();
     }
 
     /// Records that a batch could not even be dispatched.
     pub fn dispatch_failed(&mut self, now_ms: u64) {
-        self.retry_later(now_ms);
+        self.schedule.failed(now_ms);
     }
 
     /// Whether the next batch is a retry of a failed one.
     pub fn is_retrying(&self) -> bool {
-        self.failures > 0
+        self.schedule.failures() > 0
     }
 
     /// Whether `token` is the batch in flight.
     pub fn owns_call(&self, token: u32) -> bool {
-        self.in_flight
-            .is_some_and(|(in_flight, _)| in_flight == token)
+        self.schedule.owns(token)
     }
 
     /// Applies the collector's answer to the batch in flight; returns how many records
     /// left the buffer.
     pub fn on_response(&mut self, outcome: BatchOutcome, now_ms: u64) -> usize {
-        let Some((_, count)) = self.in_flight.take() else {
+        if !self.schedule.is_in_flight() {
             return 0;
-        };
+        }
+        let count = std::mem::take(&mut self.in_flight_records);
         match outcome {
             BatchOutcome::Accepted | BatchOutcome::Rejected => {
                 for pending in self.queue.drain(..count.min(self.queue.len())) {
                     self.queued_bytes -= pending.text.len();
                 }
-                self.failures = 0;
-                self.next_attempt_ms = now_ms;
+                self.schedule.succeeded(now_ms);
                 count
             }
             BatchOutcome::Retry => {
-                self.retry_later(now_ms);
+                self.schedule.failed(now_ms);
                 0
             }
         }
-    }
-
-    fn retry_later(&mut self, now_ms: u64) {
-        self.in_flight = None;
-        self.failures = self.failures.saturating_add(1);
-        self.next_attempt_ms = now_ms.saturating_add(backoff::delay_ms(
-            self.failures,
-            RETRY_BASE_MS,
-            RETRY_MAX_MS,
-            now_ms ^ 0x5eed,
-        ));
     }
 }
 
