@@ -2,6 +2,7 @@
 //! owns its subcommands in its own module and is flattened in here.
 
 mod access;
+mod audit;
 
 use std::process::ExitCode;
 
@@ -19,6 +20,8 @@ struct Cli {
 enum Command {
     #[command(flatten)]
     Access(access::Command),
+    #[command(flatten)]
+    Audit(audit::Command),
 }
 
 #[tokio::main]
@@ -32,5 +35,6 @@ async fn main() -> ExitCode {
         .init();
     match Cli::parse().command {
         Command::Access(command) => access::run(command).await,
+        Command::Audit(command) => audit::run(command).await,
     }
 }

@@ -1,0 +1,166 @@
+//! `jitgate collector serve`: flags (each with an environment variable) into a
+//! `ServeConfig`, then the collector until Ctrl-C or SIGTERM. Prints the address and the
+//! checkpoint verifier key on stdout once it is listening. Credentials are never printed:
+//! their environment values are hidden from `--help` too.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use jitgate_collector::serve::{self, ServeConfig};
+use jitgate_collector::{CheckpointPolicy, CollectorConfig, Credentials, Result};
+use tokio::net::TcpListener;
+
+/// Flags of `jitgate collector serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (4318 is the OTLP/HTTP port).
+    #[arg(
+        long,
+        env = "JITGATE_COLLECTOR_LISTEN",
+        default_value = "127.0.0.1:4318"
+    )]
+    listen: SocketAddr,
+    /// Directory for the checkpoint signing key and, without --database-url, the SQLite log.
+    #[arg(
+        long,
+        env = "JITGATE_COLLECTOR_DATA_DIR",
+        default_value = "jitgate-collector"
+    )]
+    data_dir: PathBuf,
+    /// Store the log in PostgreSQL (postgres://…) or another SQLite file (sqlite:PATH).
+    #[arg(long, env = "JITGATE_COLLECTOR_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// The log's origin (checkpoint first line and key name) when a new key is generated.
+    #[arg(long, env = "JITGATE_COLLECTOR_ORIGIN")]
+    origin: Option<String>,
+    /// A bearer credential the gate sends records with (repeat, or comma-separate in the
+    /// environment variable). Prefer the file or the environment: flags show in `ps`.
+    #[arg(
+        long = "sender-credential",
+        env = "JITGATE_COLLECTOR_SENDER_CREDENTIALS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    sender_credentials: Vec<String>,
+    /// A file of sender credentials, one a line (`#` comments).
+    #[arg(long, env = "JITGATE_COLLECTOR_SENDER_CREDENTIALS_FILE")]
+    sender_credentials_file: Option<PathBuf>,
+    /// A bearer credential reviewers query and export with (repeatable).
+    #[arg(
+        long = "reviewer-credential",
+        env = "JITGATE_COLLECTOR_REVIEWER_CREDENTIALS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    reviewer_credentials: Vec<String>,
+    /// A file of reviewer credentials, one a line.
+    #[arg(long, env = "JITGATE_COLLECTOR_REVIEWER_CREDENTIALS_FILE")]
+    reviewer_credentials_file: Option<PathBuf>,
+    /// Sign a checkpoint once this many records are unsigned.
+    #[arg(
+        long,
+        env = "JITGATE_COLLECTOR_CHECKPOINT_RECORDS",
+        default_value_t = 10_000
+    )]
+    checkpoint_records: u64,
+    /// Sign a checkpoint this often while records arrive (e.g. 10s, 1m).
+    #[arg(long, env = "JITGATE_COLLECTOR_CHECKPOINT_INTERVAL", default_value = "10s", value_parser = humantime::parse_duration)]
+    checkpoint_interval: Duration,
+    /// Largest OTLP request body accepted, in bytes.
+    #[arg(long, env = "JITGATE_COLLECTOR_MAX_BODY_BYTES", default_value_t = jitgate_collector::DEFAULT_MAX_BODY_BYTES)]
+    max_body_bytes: usize,
+}
+
+fn credentials(
+    what: &str,
+    listed: &[String],
+    file: Option<&std::path::Path>,
+) -> Result<Credentials> {
+    let mut credentials = Credentials::new(what, listed)?;
+    if let Some(file) = file {
+        credentials = credentials.merged(Credentials::from_file(what, file)?);
+    }
+    Ok(credentials)
+}
+
+fn config(args: &ServeArgs) -> Result<ServeConfig> {
+    Ok(ServeConfig {
+        data_dir: args.data_dir.clone(),
+        database_url: args.database_url.clone(),
+        origin: args.origin.clone(),
+        checkpoints: CheckpointPolicy {
+            every_records: args.checkpoint_records.max(1),
+            every: args.checkpoint_interval.max(Duration::from_millis(100)),
+        },
+        collector: CollectorConfig {
+            senders: credentials(
+                "sender credential",
+                &args.sender_credentials,
+                args.sender_credentials_file.as_deref(),
+            )?,
+            reviewers: credentials(
+                "reviewer credential",
+                &args.reviewer_credentials,
+                args.reviewer_credentials_file.as_deref(),
+            )?,
+            max_body_bytes: args.max_body_bytes,
+        },
+    })
+}
+
+/// Runs the collector until Ctrl-C or SIGTERM.
+pub async fn run(args: ServeArgs) -> ExitCode {
+    match serve_until_stopped(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("jitgate collector serve: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve_until_stopped(args: ServeArgs) -> Result<()> {
+    let config = config(&args)?;
+    let collector = serve::open(&config).await?;
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .map_err(jitgate_collector::Error::io(format!(
+            "listen address {}",
+            args.listen
+        )))?;
+    let address = listener
+        .local_addr()
+        .map_err(jitgate_collector::Error::io("listener"))?;
+    println!(
+        "jitgate collector listening on http://{address} ({} log)",
+        collector.log().store().backend()
+    );
+    println!("checkpoint verifier key: {}", collector.log().verifier());
+    serve::run(collector, listener, shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

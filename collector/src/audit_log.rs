@@ -1,0 +1,387 @@
+//! The audit log's single writer: decides which records are new, replays or conflicts,
+//! gives new ones their leaf indices, grows the Merkle tree and signs checkpoints — one
+//! ingest request at a time, under one lock, with the store's transaction as the commit
+//! point. Memory (frontier, stream index, last checkpoint) changes only after a commit.
+//!
+//! On open it rebuilds that memory from the store and refuses to start if the stored tree no
+//! longer matches the last checkpoint it signed: someone changed the database behind it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Mutex;
+
+use crate::checkpoint::Checkpoint;
+use crate::error::{Error, Result};
+use crate::filter::now_unix_nano;
+use crate::ingest::{Candidate, Rejection};
+use crate::merkle::{Frontier, Hash, NodeId};
+use crate::metrics::{bump, LogGauges, Metrics};
+use crate::note::{NoteSigner, NoteVerifier};
+use crate::store::{CheckpointRow, RecordRow, Store};
+use crate::streams::{StreamIndex, StreamSummary};
+
+/// When to sign a checkpoint: after this many new records, or this long after the last
+/// one if any record arrived since.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckpointPolicy {
+    /// Sign within the ingest transaction once this many records are unsigned.
+    pub every_records: u64,
+    /// Sign on a timer this often while records are unsigned.
+    pub every: Duration,
+}
+
+impl Default for CheckpointPolicy {
+    fn default() -> Self {
+        CheckpointPolicy {
+            every_records: 10_000,
+            every: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What happened to an ingest request's valid records.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppendOutcome {
+    /// Appended to the log.
+    pub stored: u64,
+    /// Already in the log with the same content: acknowledged, not stored again.
+    pub duplicates: u64,
+    /// Already in the log with different content: refused.
+    pub conflicts: Vec<Rejection>,
+}
+
+struct WriterState {
+    frontier: Frontier,
+    streams: StreamIndex,
+    last_checkpoint: CheckpointRow,
+}
+
+/// The log and its writer.
+pub struct AuditLog {
+    store: Store,
+    signer: NoteSigner,
+    policy: CheckpointPolicy,
+    metrics: Arc<Metrics>,
+    state: Mutex<WriterState>,
+}
+
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditLog")
+            .field("backend", &self.store.backend())
+            .field("origin", &self.signer.name())
+            .finish_non_exhaustive()
+    }
+}
+
+enum Fate {
+    New,
+    /// Stored before this request; compare with the stored leaf hash.
+    Stored,
+    /// Earlier in this same request, with this leaf hash.
+    InBatch(Hash),
+}
+
+impl AuditLog {
+    /// Opens the log in `store`, checking it against its last checkpoint. Signs a checkpoint
+    /// of the empty tree on first start, so there is always one to export against.
+    pub async fn open(
+        store: Store,
+        signer: NoteSigner,
+        policy: CheckpointPolicy,
+        metrics: Arc<Metrics>,
+    ) -> Result<AuditLog> {
+        let stored = store.load_state().await?;
+        let frontier = frontier_at(&store, stored.size).await?;
+        let mut streams = StreamIndex::default();
+        for (stream, first, last) in &stored.runs {
+            streams.insert_run(stream, *first, *last);
+        }
+        let last_checkpoint = match stored.latest_checkpoint {
+            Some(row) => {
+                check_stored_checkpoint(&store, signer.verifier(), &row, stored.size).await?;
+                row
+            }
+            None if stored.size == 0 => {
+                let row = sign_checkpoint(&signer, &frontier)?;
+                store.append(&[], &[], Some(&row)).await?;
+                bump(&metrics.checkpoints_signed, 1);
+                row
+            }
+            None => {
+                return Err(Error::Inconsistent(format!(
+                    "{} records but no checkpoint: the checkpoints table was emptied",
+                    stored.size
+                )))
+            }
+        };
+        Ok(AuditLog {
+            store,
+            signer,
+            policy,
+            metrics,
+            state: Mutex::new(WriterState {
+                frontier,
+                streams,
+                last_checkpoint,
+            }),
+        })
+    }
+
+    /// The store (for readers).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The checkpoint verifier key.
+    pub fn verifier(&self) -> &NoteVerifier {
+        self.signer.verifier()
+    }
+
+    /// The signer (for export manifests).
+    pub(crate) fn signer(&self) -> &NoteSigner {
+        &self.signer
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> CheckpointPolicy {
+        self.policy
+    }
+
+    /// Appends the new records among `candidates`, in order; replays are acknowledged and
+    /// conflicting replays refused. All in one transaction: on error nothing is stored.
+    pub async fn append(&self, candidates: Vec<Candidate>) -> Result<AppendOutcome> {
+        let mut state = self.state.lock().await;
+        let mut in_batch: HashMap<(&str, u64), Hash> = HashMap::new();
+        let mut fates = Vec::with_capacity(candidates.len());
+        let mut lookups: Vec<(&str, u64)> = Vec::new();
+        for candidate in &candidates {
+            let key = (
+                candidate.record.stream_id.as_str(),
+                candidate.record.sequence,
+            );
+            let fate = if let Some(hash) = in_batch.get(&key) {
+                Fate::InBatch(*hash)
+            } else if state.streams.contains(key.0, key.1) {
+                lookups.push(key);
+                Fate::Stored
+            } else {
+                in_batch.insert(key, candidate.leaf);
+                Fate::New
+            };
+            fates.push(fate);
+        }
+        let stored_hashes = if lookups.is_empty() {
+            HashMap::new()
+        } else {
+            self.store.leaf_hashes_by_key(&lookups).await?
+        };
+
+        let mut outcome = AppendOutcome::default();
+        let mut frontier = state.frontier.clone();
+        let mut nodes = Vec::new();
+        let mut rows = Vec::new();
+        let received = now_unix_nano();
+        for (candidate, fate) in candidates.iter().zip(fates) {
+            let record = &candidate.record;
+            let earlier = match fate {
+                Fate::New => None,
+                Fate::InBatch(hash) => Some(hash),
+                Fate::Stored => {
+                    let key = (record.stream_id.clone(), record.sequence);
+                    Some(*stored_hashes.get(&key).ok_or_else(|| {
+                        Error::Inconsistent(format!(
+                            "stream {:?} sequence {} is indexed but not stored",
+                            record.stream_id, record.sequence
+                        ))
+                    })?)
+                }
+            };
+            match earlier {
+                Some(hash) if hash == candidate.leaf => outcome.duplicates += 1,
+                Some(_) => outcome.conflicts.push(Rejection {
+                    position: candidate.position.clone(),
+                    reason: format!(
+                        "stream {:?} sequence {} is already stored with different content",
+                        record.stream_id, record.sequence
+                    ),
+                }),
+                None => {
+                    rows.push(RecordRow {
+                        leaf_index: frontier.size(),
+                        stream_id: record.stream_id.clone(),
+                        sequence: record.sequence,
+                        time_unix_nano: record.time_unix_nano,
+                        received_unix_nano: received,
+                        decision: record.decision.as_str(),
+                        subject: record.subject.clone(),
+                        grant_id: record.grant_id.clone(),
+                        model: record.model.clone(),
+                        canonical: candidate.canonical.clone(),
+                        leaf_hash: candidate.leaf,
+                    });
+                    frontier.push(candidate.leaf, &mut nodes);
+                }
+            }
+        }
+        outcome.stored = rows.len() as u64;
+
+        let due = frontier.size() - state.last_checkpoint.size >= self.policy.every_records;
+        let checkpoint = if due && !rows.is_empty() {
+            Some(sign_checkpoint(&self.signer, &frontier)?)
+        } else {
+            None
+        };
+        if !rows.is_empty() {
+            self.store
+                .append(&rows, &nodes, checkpoint.as_ref())
+                .await?;
+        }
+
+        // Committed: now memory may follow.
+        for row in &rows {
+            state.streams.insert(&row.stream_id, row.sequence);
+        }
+        state.frontier = frontier;
+        if let Some(checkpoint) = checkpoint {
+            state.last_checkpoint = checkpoint;
+            bump(&self.metrics.checkpoints_signed, 1);
+        }
+        bump(&self.metrics.records_stored, outcome.stored);
+        bump(&self.metrics.records_duplicate, outcome.duplicates);
+        bump(
+            &self.metrics.records_rejected_conflict,
+            outcome.conflicts.len() as u64,
+        );
+        for conflict in &outcome.conflicts {
+            // Content differs for a key already stored: tampering in transit or a sender bug.
+            tracing::warn!(position = %conflict.position, reason = %conflict.reason, "conflicting replay refused");
+        }
+        Ok(outcome)
+    }
+
+    /// Signs a checkpoint now if records arrived since the last one; returns the newest.
+    pub async fn checkpoint_now(&self) -> Result<CheckpointRow> {
+        let mut state = self.state.lock().await;
+        if state.frontier.size() == state.last_checkpoint.size {
+            return Ok(state.last_checkpoint.clone());
+        }
+        let row = sign_checkpoint(&self.signer, &state.frontier)?;
+        self.store.append(&[], &[], Some(&row)).await?;
+        state.last_checkpoint = row.clone();
+        bump(&self.metrics.checkpoints_signed, 1);
+        Ok(row)
+    }
+
+    /// The newest checkpoint.
+    pub async fn latest_checkpoint(&self) -> CheckpointRow {
+        self.state.lock().await.last_checkpoint.clone()
+    }
+
+    /// Number of records.
+    pub async fn size(&self) -> u64 {
+        self.state.lock().await.frontier.size()
+    }
+
+    /// Every stream's delivery and gaps.
+    pub async fn streams(&self) -> Vec<StreamSummary> {
+        self.state.lock().await.streams.summaries()
+    }
+
+    /// The gauges for `/metrics`.
+    pub async fn gauges(&self) -> LogGauges {
+        let state = self.state.lock().await;
+        let (streams, streams_with_gaps, missing_sequences) = state.streams.totals();
+        LogGauges {
+            tree_size: state.frontier.size(),
+            checkpoint_size: state.last_checkpoint.size,
+            streams,
+            streams_with_gaps,
+            missing_sequences,
+        }
+    }
+
+    /// The counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+}
+
+fn sign_checkpoint(signer: &NoteSigner, frontier: &Frontier) -> Result<CheckpointRow> {
+    let checkpoint = Checkpoint {
+        origin: signer.name().to_owned(),
+        size: frontier.size(),
+        root: frontier.root(),
+    };
+    Ok(CheckpointRow {
+        size: checkpoint.size,
+        root: checkpoint.root,
+        note: checkpoint.sign(signer)?,
+        created_unix_nano: now_unix_nano(),
+    })
+}
+
+/// The frontier of the stored tree at `size`, from stored nodes.
+pub(crate) async fn frontier_at(store: &Store, size: u64) -> Result<Frontier> {
+    let ids = Frontier::node_ids(size);
+    let found = store.nodes(&ids).await?;
+    let hashes = ids
+        .iter()
+        .map(|id| {
+            found.get(id).copied().ok_or_else(|| {
+                Error::Inconsistent(format!(
+                    "tree node (level {}, index {}) is missing",
+                    id.level, id.index
+                ))
+            })
+        })
+        .collect::<Result<Vec<Hash>>>()?;
+    Frontier::from_hashes(size, hashes).map_err(|e| Error::Inconsistent(e.to_string()))
+}
+
+/// A stored checkpoint must be ours and must match the stored tree at its size.
+async fn check_stored_checkpoint(
+    store: &Store,
+    verifier: &NoteVerifier,
+    row: &CheckpointRow,
+    size: u64,
+) -> Result<()> {
+    let checkpoint = Checkpoint::open(&row.note, verifier).map_err(|e| {
+        Error::Inconsistent(format!(
+            "the newest checkpoint (size {}) does not verify with the signing key in use \
+             (was the key file replaced?): {e}",
+            row.size
+        ))
+    })?;
+    if checkpoint.size != row.size || checkpoint.root != row.root {
+        return Err(Error::Inconsistent(format!(
+            "the checkpoint row for size {} disagrees with its signed note",
+            row.size
+        )));
+    }
+    if row.size > size {
+        return Err(Error::Inconsistent(format!(
+            "the newest checkpoint covers {} records but only {size} are stored: the log was truncated",
+            row.size
+        )));
+    }
+    let root = frontier_at(store, row.size).await?.root();
+    if root != row.root {
+        return Err(Error::Inconsistent(format!(
+            "the stored tree at size {} does not match the checkpoint signed for it: \
+             records or tree nodes were changed outside the collector",
+            row.size
+        )));
+    }
+    Ok(())
+}
+
+/// Leaf ids for a node list, for callers that fetch proofs.
+pub(crate) fn unique_ids(ids: impl Iterator<Item = NodeId>) -> Vec<NodeId> {
+    let mut ids: Vec<NodeId> = ids.collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}

@@ -1,0 +1,121 @@
+//! The ingest benchmark hook (not a test): how many records per second the collector stores
+//! when the gate sends batches, measured from the request body to the committed transaction
+//! (decode, validate, canonicalize, hash, dedupe, tree, insert). `cargo xtask bench` can call
+//! it through the `ingest_bench` example; nothing asserts on its numbers.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jitgate_grant::audit::otlp::{export_logs_request, Resource};
+use jitgate_grant::audit::{AuditDecision, AuditRecord};
+
+use crate::audit_log::{AuditLog, CheckpointPolicy};
+use crate::error::Result;
+use crate::ingest::{json, validate};
+use crate::metrics::Metrics;
+use crate::note::NoteSigner;
+use crate::store::{Location, Store};
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct IngestBench {
+    /// The store to write to (it should be empty).
+    pub location: Location,
+    /// Records in total.
+    pub records: u64,
+    /// Records per request.
+    pub batch: u64,
+}
+
+/// What was measured.
+#[derive(Debug, Clone, Copy)]
+pub struct IngestResult {
+    /// Records stored.
+    pub records: u64,
+    /// Time spent storing them.
+    pub elapsed: Duration,
+}
+
+impl IngestResult {
+    /// Records per second.
+    pub fn per_second(&self) -> f64 {
+        self.records as f64 / self.elapsed.as_secs_f64().max(f64::EPSILON)
+    }
+}
+
+/// A realistic record: an allowed chat completion with usage.
+pub fn sample_record(stream: &str, sequence: u64) -> AuditRecord {
+    AuditRecord {
+        time_unix_nano: 1_767_225_600_000_000_000 + sequence * 1_000_000,
+        stream_id: stream.to_owned(),
+        sequence,
+        decision: AuditDecision::Allow,
+        reason: "granted".into(),
+        route: Some("chat".into()),
+        grant_id: Some(format!("g-{}", sequence % 97)),
+        subject: Some(format!("user{}@example.com", sequence % 13)),
+        client_id: Some("agent-7".into()),
+        approvers: vec!["bob@example.com".into()],
+        break_glass: false,
+        scopes_granted: vec!["inference:meta-llama/*".into()],
+        scope_required: Some("inference:meta-llama/Llama-3.1-8B-Instruct".into()),
+        token_digest: Some(
+            "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad".into(),
+        ),
+        method: "POST".into(),
+        authority: "gateway.example".into(),
+        path: "/v1/chat/completions".into(),
+        model: Some("meta-llama/Llama-3.1-8B-Instruct".into()),
+        status: 200,
+        duration_ms: 180,
+        request_bytes: 412,
+        response_bytes: 1890,
+        client_address: Some("10.0.0.7".into()),
+        user_agent: Some("OpenAI/Python 1.55.0".into()),
+        request_id: Some(format!("req-{sequence}")),
+        input_tokens: Some(57),
+        output_tokens: Some(211),
+    }
+}
+
+/// Runs the benchmark: builds the request bodies first, then times ingesting them.
+pub async fn ingest(bench: &IngestBench) -> Result<IngestResult> {
+    let store = Store::open(&bench.location).await?;
+    let signer = NoteSigner::from_seed("bench.jitgate.invalid/audit", [1; 32])?;
+    let log = AuditLog::open(
+        store,
+        signer,
+        CheckpointPolicy::default(),
+        Arc::new(Metrics::default()),
+    )
+    .await?;
+    let resource = Resource {
+        service_name: "jitgate-filter".into(),
+        instance_id: "bench".into(),
+    };
+    let batch = bench.batch.max(1);
+    let bodies: Vec<Vec<u8>> = (0..bench.records.div_ceil(batch))
+        .map(|b| {
+            let first = b * batch + 1;
+            let last = ((b + 1) * batch).min(bench.records);
+            let records: Vec<AuditRecord> = (first..=last)
+                .map(|s| sample_record("bench-1", s))
+                .collect();
+            export_logs_request(&resource, "bench", &records)
+                .to_string()
+                .into_bytes()
+        })
+        .collect();
+    let started = Instant::now();
+    let mut stored = 0;
+    for body in &bodies {
+        let (candidates, _) = validate(json::decode(body)?);
+        stored += log.append(candidates).await?.stored;
+    }
+    let elapsed = started.elapsed();
+    log.store().close().await;
+    Ok(IngestResult {
+        records: stored,
+        elapsed,
+    })
+}

@@ -1,0 +1,83 @@
+//! Running the collector: open the data directory (signing key, SQLite file) or a PostgreSQL
+//! URL, serve [`app`](crate::app) on a listener, sign checkpoints on a timer, and on
+//! shutdown finish in-flight requests and sign a last checkpoint.
+
+use std::future::Future;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::audit_log::{AuditLog, CheckpointPolicy};
+use crate::error::{Error, Result};
+use crate::metrics::Metrics;
+use crate::signing_key;
+use crate::store::{Location, Store};
+use crate::{app, Collector, CollectorConfig};
+
+/// SQLite file name in the data directory.
+pub const SQLITE_FILE: &str = "audit.db";
+
+/// Where and how to run.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Holds the signing key and, without a database URL, the SQLite file.
+    pub data_dir: PathBuf,
+    /// `postgres://…` or `sqlite:…`; default `sqlite:<data dir>/audit.db`.
+    pub database_url: Option<String>,
+    /// The log's origin, for a new signing key (an existing key keeps its own).
+    pub origin: Option<String>,
+    /// When to sign checkpoints.
+    pub checkpoints: CheckpointPolicy,
+    /// The HTTP surface.
+    pub collector: CollectorConfig,
+}
+
+/// Opens the data directory, the signing key, the store and the log.
+pub async fn open(config: &ServeConfig) -> Result<Collector> {
+    if config.collector.senders.is_empty() {
+        return Err(Error::Config(
+            "no sender credentials: give at least one so the gate can authenticate".into(),
+        ));
+    }
+    std::fs::create_dir_all(&config.data_dir).map_err(Error::io(&config.data_dir))?;
+    // The directory holds the signing key: owner only.
+    std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(Error::io(&config.data_dir))?;
+    let signer = signing_key::load_or_create(&config.data_dir, config.origin.as_deref())?;
+    let location = match &config.database_url {
+        Some(url) => Location::parse(url)?,
+        None => Location::Sqlite(config.data_dir.join(SQLITE_FILE)),
+    };
+    let store = Store::open(&location).await?;
+    let log = AuditLog::open(
+        store,
+        signer,
+        config.checkpoints,
+        Arc::new(Metrics::default()),
+    )
+    .await?;
+    Ok(Collector::new(log, config.collector.clone()))
+}
+
+/// Serves until `shutdown` resolves, then signs a last checkpoint and closes the store.
+pub async fn run(
+    collector: Collector,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let timer = collector.spawn_checkpoint_timer();
+    let address = listener.local_addr().map_err(Error::io("listener"))?;
+    tracing::info!(%address, backend = collector.log().store().backend(), origin = %collector.log().verifier().name(), "collector serving");
+    let served = axum::serve(listener, app(collector.clone()))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    timer.abort();
+    let last = collector.log().checkpoint_now().await;
+    collector.log().store().close().await;
+    served.map_err(Error::io("serving"))?;
+    last.map(|checkpoint| {
+        tracing::info!(size = checkpoint.size, "signed the last checkpoint");
+    })
+}

@@ -1,0 +1,110 @@
+//! Writing: one transaction per ingest request holding its new records, the tree nodes they
+//! complete and, when one is due, the checkpoint — so a batch is stored whole or not at all,
+//! and no checkpoint ever names a tree the store does not hold.
+
+use sqlx::QueryBuilder;
+
+use super::{to_i64, with_pool, Store};
+use crate::error::Result;
+use crate::merkle::{Hash, NodeId};
+
+/// Rows per INSERT statement: well under SQLite's 32,766 bound parameters.
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// A record as stored.
+#[derive(Debug, Clone)]
+pub struct RecordRow {
+    /// Position in the log.
+    pub leaf_index: u64,
+    /// Sender's stream.
+    pub stream_id: String,
+    /// Position in the stream.
+    pub sequence: u64,
+    /// When the request started.
+    pub time_unix_nano: u64,
+    /// When the collector received it.
+    pub received_unix_nano: u64,
+    /// `allow` / `deny`.
+    pub decision: &'static str,
+    /// For reviewers' filters.
+    pub subject: Option<String>,
+    /// For reviewers' filters.
+    pub grant_id: Option<String>,
+    /// For reviewers' filters.
+    pub model: Option<String>,
+    /// The canonical bytes (see `canonical`).
+    pub canonical: String,
+    /// Leaf hash of `canonical`.
+    pub leaf_hash: Hash,
+}
+
+/// A signed checkpoint as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointRow {
+    /// Tree size.
+    pub size: u64,
+    /// Root hash.
+    pub root: Hash,
+    /// The signed note.
+    pub note: String,
+    /// When it was signed.
+    pub created_unix_nano: u64,
+}
+
+impl Store {
+    /// Stores a batch: records, the interior nodes they complete (level ≥ 1; leaves live in
+    /// the records) and an optional checkpoint, in one transaction.
+    pub async fn append(
+        &self,
+        records: &[RecordRow],
+        nodes: &[(NodeId, Hash)],
+        checkpoint: Option<&CheckpointRow>,
+    ) -> Result<()> {
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            for chunk in records.chunks(ROWS_PER_STATEMENT) {
+                let mut insert = QueryBuilder::new(
+                    "INSERT INTO records (leaf_index, stream_id, sequence, time_unix_nano, \
+                     received_unix_nano, decision, subject, grant_id, model, canonical, leaf_hash) ",
+                );
+                insert.push_values(chunk, |mut row, record| {
+                    row.push_bind(to_i64(record.leaf_index))
+                        .push_bind(record.stream_id.as_str())
+                        .push_bind(to_i64(record.sequence))
+                        .push_bind(to_i64(record.time_unix_nano))
+                        .push_bind(to_i64(record.received_unix_nano))
+                        .push_bind(record.decision)
+                        .push_bind(record.subject.as_deref())
+                        .push_bind(record.grant_id.as_deref())
+                        .push_bind(record.model.as_deref())
+                        .push_bind(record.canonical.as_str())
+                        .push_bind(&record.leaf_hash[..]);
+                });
+                insert.build().execute(&mut *tx).await?;
+            }
+            let interior: Vec<&(NodeId, Hash)> =
+                nodes.iter().filter(|(id, _)| id.level > 0).collect();
+            for chunk in interior.chunks(ROWS_PER_STATEMENT) {
+                let mut insert = QueryBuilder::new("INSERT INTO merkle_nodes (node_key, hash) ");
+                insert.push_values(chunk, |mut row, (id, hash)| {
+                    row.push_bind(id.key()).push_bind(&hash[..]);
+                });
+                insert.build().execute(&mut *tx).await?;
+            }
+            if let Some(checkpoint) = checkpoint {
+                sqlx::query(
+                    "INSERT INTO checkpoints (tree_size, root_hash, note, created_unix_nano) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(to_i64(checkpoint.size))
+                .bind(&checkpoint.root[..])
+                .bind(checkpoint.note.as_str())
+                .bind(to_i64(checkpoint.created_unix_nano))
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,166 @@
+//! The append-only store: SQLite by default (one file, WAL), PostgreSQL when given a URL.
+//! Both run the same SQL through sqlx's runtime query API; only the schemas (migrations,
+//! embedded per backend) differ in column types.
+//!
+//! The store never decides anything: which records are new, which leaf index each gets and
+//! which tree nodes and checkpoints exist is worked out by the log writer, which hands the
+//! store one transaction per ingest request.
+
+mod append;
+mod read;
+mod records;
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+pub use append::{CheckpointRow, RecordRow};
+pub use read::StoredState;
+pub use records::StoredRecord;
+
+use crate::error::{Error, Result};
+use crate::merkle::Hash;
+
+/// Where the log lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A SQLite database file (created if missing).
+    Sqlite(PathBuf),
+    /// A PostgreSQL connection URL.
+    Postgres(String),
+}
+
+impl Location {
+    /// Reads `sqlite:<path>`, `sqlite://<path>`, `postgres://…` or `postgresql://…`.
+    pub fn parse(url: &str) -> Result<Location> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Location::Postgres(url.to_owned()));
+        }
+        if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            if path.is_empty() {
+                return Err(Error::Config("the sqlite: URL names no file".into()));
+            }
+            return Ok(Location::Sqlite(PathBuf::from(path)));
+        }
+        Err(Error::Config(
+            "the database URL must start with sqlite:, postgres:// or postgresql://".into(),
+        ))
+    }
+}
+
+/// The connection pool for either backend.
+#[derive(Debug, Clone)]
+pub enum Store {
+    /// SQLite.
+    Sqlite(SqlitePool),
+    /// PostgreSQL.
+    Postgres(PgPool),
+}
+
+/// Runs the same body against whichever pool the store holds; sqlx infers the database type
+/// for each arm. SQL uses `$1`-style placeholders, which both backends accept.
+macro_rules! with_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            $crate::store::Store::Sqlite($pool) => $body,
+            $crate::store::Store::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use with_pool;
+
+impl Store {
+    /// Connects (creating a SQLite file if needed) and applies the embedded migrations.
+    pub async fn open(location: &Location) -> Result<Store> {
+        let store = match location {
+            Location::Sqlite(path) => {
+                let options = SqliteConnectOptions::new()
+                    .filename(path)
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    // FULL: a batch acknowledged to the sender survives a power cut.
+                    .synchronous(SqliteSynchronous::Full)
+                    .busy_timeout(Duration::from_secs(10));
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(4)
+                    .connect_with(options)
+                    .await?;
+                sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+                Store::Sqlite(pool)
+            }
+            Location::Postgres(url) => {
+                let options = PgConnectOptions::from_str(url)?;
+                let pool = PgPoolOptions::new()
+                    .max_connections(8)
+                    .connect_with(options)
+                    .await?;
+                sqlx::migrate!("migrations/postgres").run(&pool).await?;
+                Store::Postgres(pool)
+            }
+        };
+        Ok(store)
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Closes every connection (SQLite checkpoints its WAL on the last close).
+    pub async fn close(&self) {
+        with_pool!(self, pool => pool.close().await)
+    }
+}
+
+/// A stored integer that must be non-negative.
+pub(crate) fn to_u64(value: i64, what: &str) -> Result<u64> {
+    u64::try_from(value).map_err(|_| Error::Inconsistent(format!("negative {what}: {value}")))
+}
+
+/// An integer to store: the log's numbers all fit in i64 (ingest refuses larger ones).
+pub(crate) fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// A stored hash that must be 32 bytes.
+pub(crate) fn to_hash(bytes: Vec<u8>, what: &str) -> Result<Hash> {
+    bytes
+        .try_into()
+        .map_err(|_| Error::Inconsistent(format!("{what} is not a 32-byte hash")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_database_urls() {
+        assert_eq!(
+            Location::parse("sqlite:/tmp/a.db").unwrap(),
+            Location::Sqlite("/tmp/a.db".into())
+        );
+        assert_eq!(
+            Location::parse("sqlite:///tmp/a.db").unwrap(),
+            Location::Sqlite("/tmp/a.db".into())
+        );
+        assert_eq!(
+            Location::parse("postgres://u:p@h/db").unwrap(),
+            Location::Postgres("postgres://u:p@h/db".into())
+        );
+        assert_eq!(
+            Location::parse("mysql://x").unwrap_err().to_string(),
+            "configuration: the database URL must start with sqlite:, postgres:// or postgresql://"
+        );
+    }
+}

@@ -1,0 +1,554 @@
+//! Offline verification of an export with nothing but the collector's public key: the
+//! checkpoint's signature, every record's inclusion in it, log order, the signed manifest
+//! (nothing added, removed or moved), consistency with an earlier checkpoint the reviewer
+//! trusts (the log was not truncated or rewritten since), and gaps in every stream.
+//!
+//! Reads the file once, front to back, in constant memory (apart from one set of sequence
+//! runs per stream). Stops at the first problem with a message saying where and what.
+
+mod lines;
+
+use std::fmt;
+use std::io::BufRead;
+
+use jitgate_grant::audit::AuditRecord;
+
+use crate::canonical::{canonical_json, record_canonical_json};
+use crate::checkpoint::Checkpoint;
+use crate::export::{
+    decode_hashes, Consistency, Entry, ExportFormat, Manifest, ManifestDigest, FORMAT,
+};
+use crate::filter::RecordFilter;
+use crate::merkle::{leaf_hash, verify_consistency, verify_inclusion, Frontier};
+use crate::note::NoteVerifier;
+use crate::streams::{StreamIndex, StreamSummary};
+
+pub use lines::EntryReader;
+
+/// Whether gaps in streams fail verification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GapPolicy {
+    /// A full export with a gap in any stream fails (the log is incomplete).
+    #[default]
+    Fail,
+    /// Gaps are reported but do not fail verification.
+    Report,
+}
+
+/// What to verify against.
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
+    /// The collector's checkpoint verifier key.
+    pub key: NoteVerifier,
+    /// A signed checkpoint from an earlier export the reviewer already trusts.
+    pub trusted_checkpoint: Option<String>,
+    /// What gaps mean.
+    pub gaps: GapPolicy,
+}
+
+/// Where the checkpoint stands against the trusted one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrustedCheck {
+    /// The same tree.
+    Same,
+    /// Proved to extend the trusted tree of this size.
+    Extends(u64),
+}
+
+/// What a successful verification established.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// The framing.
+    pub format: ExportFormat,
+    /// The verified checkpoint.
+    pub checkpoint: Checkpoint,
+    /// The signed checkpoint note (to keep as the next trusted checkpoint).
+    pub checkpoint_note: String,
+    /// The export's filter.
+    pub filter: RecordFilter,
+    /// Records verified.
+    pub records: u64,
+    /// Size of the earlier checkpoint the export proved consistency from, if any.
+    pub consistent_with: Option<u64>,
+    /// The check against the reviewer's trusted checkpoint, if one was given.
+    pub trusted: Option<TrustedCheck>,
+    /// Every stream's delivery (full exports only: a filtered export shows only some
+    /// sequence numbers, so gaps cannot be told from filtered-out records).
+    pub streams: Option<Vec<StreamSummary>>,
+}
+
+impl VerifyReport {
+    /// Streams with gaps, if known.
+    pub fn streams_with_gaps(&self) -> Vec<&StreamSummary> {
+        self.streams
+            .iter()
+            .flatten()
+            .filter(|s| !s.gaps.is_empty())
+            .collect()
+    }
+}
+
+/// Verification failed: where and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyError {
+    /// The line at fault, if one is.
+    pub line: Option<u64>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl VerifyError {
+    fn at(line: u64, message: impl Into<String>) -> VerifyError {
+        VerifyError {
+            line: Some(line),
+            message: message.into(),
+        }
+    }
+
+    fn general(message: impl Into<String>) -> VerifyError {
+        VerifyError {
+            line: None,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for VerifyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "line {line}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for VerifyError {}
+
+/// Verifies an export read from `input`.
+pub fn verify(input: impl BufRead, options: &VerifyOptions) -> Result<VerifyReport, VerifyError> {
+    let mut reader = EntryReader::new(input);
+    let Some((line, header)) = reader.next_entry()? else {
+        return Err(VerifyError::general("the export is empty"));
+    };
+    let Entry::Header {
+        format,
+        checkpoint: checkpoint_note,
+        filter,
+        consistency,
+    } = header
+    else {
+        return Err(VerifyError::at(line, "an export starts with its header"));
+    };
+    if format != FORMAT {
+        return Err(VerifyError::at(
+            line,
+            format!("unknown export format {format:?} (this verifier reads {FORMAT})"),
+        ));
+    }
+    let checkpoint = Checkpoint::open(&checkpoint_note, &options.key)
+        .map_err(|e| VerifyError::at(line, e.to_string()))?;
+    let filter = RecordFilter::from_json(&filter)
+        .map_err(|e| VerifyError::at(line, format!("header: {e}")))?;
+    let consistent_with = match &consistency {
+        Some(consistency) => Some(check_consistency(line, consistency, &checkpoint, options)?.size),
+        None => None,
+    };
+    let trusted = match &options.trusted_checkpoint {
+        Some(note) => Some(check_trusted(
+            note,
+            &checkpoint,
+            consistency.as_ref(),
+            options,
+        )?),
+        None => None,
+    };
+
+    let full = filter.is_everything();
+    let mut streams = StreamIndex::default();
+    let mut frontier = Frontier::default();
+    let mut digest = ManifestDigest::default();
+    let mut records = 0u64;
+    let mut previous: Option<u64> = None;
+    let mut first_missing: Option<u64> = None;
+    loop {
+        let Some((line, entry)) = reader.next_entry()? else {
+            return Err(VerifyError::general(format!(
+                "the export ends after line {} without its signed trailer: it was truncated",
+                reader.line()
+            )));
+        };
+        match entry {
+            Entry::Header { .. } => {
+                return Err(VerifyError::at(line, "a second header"));
+            }
+            Entry::Record {
+                leaf_index,
+                record,
+                inclusion,
+            } => {
+                if let Some(previous) = previous {
+                    if leaf_index <= previous {
+                        return Err(VerifyError::at(
+                            line,
+                            format!(
+                                "leaf index {leaf_index} comes after leaf index {previous}: \
+                                 records are out of log order (moved or duplicated)"
+                            ),
+                        ));
+                    }
+                }
+                let expected = previous.map_or(0, |p| p + 1);
+                if leaf_index != expected && first_missing.is_none() {
+                    first_missing = Some(expected);
+                }
+                previous = Some(leaf_index);
+                let canonical = canonical_json(&record);
+                let leaf = leaf_hash(canonical.as_bytes());
+                let parsed = AuditRecord::from_otlp_log_record(&record);
+                let described = match &parsed {
+                    Ok(r) => format!(
+                        "record at leaf index {leaf_index} (stream {:?}, sequence {})",
+                        r.stream_id, r.sequence
+                    ),
+                    Err(_) => format!("record at leaf index {leaf_index}"),
+                };
+                let proof = decode_hashes(&inclusion).ok_or_else(|| {
+                    VerifyError::at(
+                        line,
+                        format!("{described}: the inclusion proof is not base64 hashes"),
+                    )
+                })?;
+                verify_inclusion(leaf_index, checkpoint.size, &leaf, &proof, &checkpoint.root)
+                    .map_err(|e| {
+                        VerifyError::at(
+                            line,
+                            format!(
+                                "{described} is not in the log at that position: {e} \
+                                 — the record was changed after it was logged"
+                            ),
+                        )
+                    })?;
+                let parsed = parsed.map_err(|e| {
+                    VerifyError::at(line, format!("{described} is not an audit record: {e}"))
+                })?;
+                if record_canonical_json(&parsed) != canonical {
+                    return Err(VerifyError::at(
+                        line,
+                        format!("{described} is not in canonical form"),
+                    ));
+                }
+                if !filter.matches(&parsed) {
+                    return Err(VerifyError::at(
+                        line,
+                        format!("{described} does not match the export's filter"),
+                    ));
+                }
+                if full {
+                    frontier.push(leaf, &mut Vec::new());
+                    if streams.contains(&parsed.stream_id, parsed.sequence) {
+                        return Err(VerifyError::at(
+                            line,
+                            format!(
+                                "{described}: this stream and sequence appear twice in the log"
+                            ),
+                        ));
+                    }
+                    streams.insert(&parsed.stream_id, parsed.sequence);
+                }
+                digest.add(leaf_index, &leaf);
+                records += 1;
+            }
+            Entry::Trailer {
+                records: claimed,
+                manifest,
+            } => {
+                if full && records < checkpoint.size {
+                    let missing = first_missing.unwrap_or(records);
+                    return Err(VerifyError::general(format!(
+                        "the checkpoint covers {} records but this full export holds {records}: \
+                         the record at leaf index {missing} is missing (deleted or truncated)",
+                        checkpoint.size
+                    )));
+                }
+                check_trailer(
+                    line,
+                    Seen {
+                        checkpoint: &checkpoint,
+                        filter: &filter,
+                        records,
+                        claimed,
+                        digest,
+                    },
+                    &manifest,
+                    options,
+                )?;
+                if full && frontier.root() != checkpoint.root {
+                    return Err(VerifyError::general(
+                        "the records do not hash to the checkpoint's root",
+                    ));
+                }
+                if let Some((line, _)) = reader.next_entry()? {
+                    return Err(VerifyError::at(line, "content after the trailer"));
+                }
+                let report = VerifyReport {
+                    format: reader.format().unwrap_or_default(),
+                    checkpoint,
+                    checkpoint_note,
+                    filter,
+                    records,
+                    consistent_with,
+                    trusted,
+                    streams: full.then(|| streams.summaries()),
+                };
+                let gaps = report.streams_with_gaps();
+                if !gaps.is_empty() && options.gaps == GapPolicy::Fail {
+                    let listed: Vec<String> = gaps
+                        .iter()
+                        .map(|s| {
+                            let ranges: Vec<String> =
+                                s.gaps.iter().map(ToString::to_string).collect();
+                            format!(
+                                "stream {:?} is missing sequence {}",
+                                s.stream_id,
+                                ranges.join(", ")
+                            )
+                        })
+                        .collect();
+                    return Err(VerifyError::general(format!(
+                        "the log has gaps: {}",
+                        listed.join("; ")
+                    )));
+                }
+                return Ok(report);
+            }
+        }
+    }
+}
+
+fn check_consistency(
+    line: u64,
+    consistency: &Consistency,
+    checkpoint: &Checkpoint,
+    options: &VerifyOptions,
+) -> Result<Checkpoint, VerifyError> {
+    let old = Checkpoint::open(&consistency.checkpoint, &options.key)
+        .map_err(|e| VerifyError::at(line, format!("earlier {e}")))?;
+    let proof = decode_hashes(&consistency.proof)
+        .ok_or_else(|| VerifyError::at(line, "the consistency proof is not base64 hashes"))?;
+    verify_consistency(
+        old.size,
+        checkpoint.size,
+        &proof,
+        &old.root,
+        &checkpoint.root,
+    )
+    .map_err(|e| {
+        VerifyError::at(
+            line,
+            format!(
+                "the checkpoint (size {}) does not extend the earlier checkpoint (size {}): {e} \
+                     — records it covered were changed, removed or reordered",
+                checkpoint.size, old.size
+            ),
+        )
+    })?;
+    Ok(old)
+}
+
+fn check_trusted(
+    note: &str,
+    checkpoint: &Checkpoint,
+    consistency: Option<&Consistency>,
+    options: &VerifyOptions,
+) -> Result<TrustedCheck, VerifyError> {
+    let trusted = Checkpoint::open(note, &options.key)
+        .map_err(|e| VerifyError::general(format!("trusted {e}")))?;
+    if trusted.size > checkpoint.size {
+        return Err(VerifyError::general(format!(
+            "the export's checkpoint covers {} records, fewer than the {} of the trusted checkpoint: \
+             the log was truncated or rolled back",
+            checkpoint.size, trusted.size
+        )));
+    }
+    if trusted.size == checkpoint.size {
+        return if trusted.root == checkpoint.root {
+            Ok(TrustedCheck::Same)
+        } else {
+            Err(VerifyError::general(format!(
+                "the export's checkpoint and the trusted checkpoint both cover {} records but \
+                 have different roots: the log was rewritten",
+                trusted.size
+            )))
+        };
+    }
+    let Some(consistency) = consistency else {
+        return Err(VerifyError::general(format!(
+            "the export carries no consistency proof from the trusted checkpoint (size {}): \
+             export again with --since-checkpoint",
+            trusted.size
+        )));
+    };
+    // Already verified against the export's checkpoint; it must be the trusted one.
+    let earlier = Checkpoint::open(&consistency.checkpoint, &options.key)
+        .map_err(|e| VerifyError::general(format!("earlier {e}")))?;
+    if earlier.size != trusted.size {
+        return Err(VerifyError::general(format!(
+            "the export proves consistency from size {}, not from the trusted checkpoint's size {}: \
+             export again with --since-checkpoint",
+            earlier.size, trusted.size
+        )));
+    }
+    if earlier.root != trusted.root {
+        return Err(VerifyError::general(format!(
+            "the collector's checkpoint at size {} differs from the trusted one: the log was rewritten",
+            trusted.size
+        )));
+    }
+    Ok(TrustedCheck::Extends(trusted.size))
+}
+
+/// What the records before the trailer established, for checking it.
+struct Seen<'a> {
+    checkpoint: &'a Checkpoint,
+    filter: &'a RecordFilter,
+    records: u64,
+    claimed: u64,
+    digest: ManifestDigest,
+}
+
+fn check_trailer(
+    line: u64,
+    seen: Seen<'_>,
+    manifest_note: &str,
+    options: &VerifyOptions,
+) -> Result<(), VerifyError> {
+    let Seen {
+        checkpoint,
+        filter,
+        records,
+        claimed,
+        digest,
+    } = seen;
+    let text = options
+        .key
+        .open(manifest_note)
+        .map_err(|e| VerifyError::at(line, format!("manifest: {e}")))?;
+    let manifest = Manifest::parse(text)
+        .ok_or_else(|| VerifyError::at(line, "the signed manifest is not an export manifest"))?;
+    if manifest.origin != checkpoint.origin
+        || manifest.tree_size != checkpoint.size
+        || manifest.root != checkpoint.root
+    {
+        return Err(VerifyError::at(
+            line,
+            "the signed manifest is for another checkpoint than the header's",
+        ));
+    }
+    if manifest.filter != filter.canonical() {
+        return Err(VerifyError::at(
+            line,
+            format!(
+                "the signed manifest is for filter {} but the header says {}",
+                manifest.filter,
+                filter.canonical()
+            ),
+        ));
+    }
+    if claimed != manifest.records {
+        return Err(VerifyError::at(
+            line,
+            format!(
+                "the trailer says {claimed} records but the signed manifest says {}",
+                manifest.records
+            ),
+        ));
+    }
+    if records != manifest.records {
+        return Err(VerifyError::at(
+            line,
+            format!(
+                "the export holds {records} record{} but the collector signed for {}: records were {}",
+                if records == 1 { "" } else { "s" },
+                manifest.records,
+                if records < manifest.records { "removed" } else { "added" }
+            ),
+        ));
+    }
+    if digest.finish() != manifest.digest {
+        return Err(VerifyError::at(
+            line,
+            "the records are not the ones the collector signed for in the manifest \
+             (a record was replaced, removed or moved)",
+        ));
+    }
+    Ok(())
+}
+
+impl fmt::Display for VerifyReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let format = match self.format {
+            ExportFormat::Jsonl => "JSON Lines",
+            ExportFormat::Csv => "CSV",
+        };
+        let filter = if self.filter.is_everything() {
+            "every record".to_owned()
+        } else {
+            self.filter.canonical()
+        };
+        writeln!(f, "export:      {format}, filter {filter}")?;
+        writeln!(
+            f,
+            "checkpoint:  {} at size {}, root {} — signature OK",
+            self.checkpoint.origin,
+            self.checkpoint.size,
+            self.checkpoint.root_base64()
+        )?;
+        writeln!(
+            f,
+            "records:     {} verified, each included in the checkpoint, in log order",
+            self.records
+        )?;
+        writeln!(
+            f,
+            "manifest:    signature OK, record count and digest match"
+        )?;
+        match (&self.trusted, self.consistent_with) {
+            (Some(TrustedCheck::Same), _) => {
+                writeln!(f, "consistency: same tree as the trusted checkpoint")?
+            }
+            (Some(TrustedCheck::Extends(size)), _) => writeln!(
+                f,
+                "consistency: extends the trusted checkpoint at size {size} (append-only)"
+            )?,
+            (None, Some(size)) => writeln!(
+                f,
+                "consistency: extends the checkpoint at size {size} (not checked against a trusted one)"
+            )?,
+            (None, None) => writeln!(f, "consistency: no earlier checkpoint given")?,
+        }
+        match &self.streams {
+            None => writeln!(
+                f,
+                "gaps:        not checked (a filtered export shows only some sequence numbers)"
+            )?,
+            Some(streams) => {
+                let gapped = self.streams_with_gaps();
+                if gapped.is_empty() {
+                    writeln!(f, "gaps:        none in {} streams", streams.len())?;
+                } else {
+                    for stream in gapped {
+                        let ranges: Vec<String> =
+                            stream.gaps.iter().map(ToString::to_string).collect();
+                        writeln!(
+                            f,
+                            "gaps:        stream {:?} is missing sequence {}",
+                            stream.stream_id,
+                            ranges.join(", ")
+                        )?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
