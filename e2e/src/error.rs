@@ -97,6 +97,9 @@ pub enum Error {
         /// How long the harness waited.
         waited: Duration,
     },
+    /// The in-process issuer could not start.
+    #[error("the issuer did not start: {0}")]
+    IssuerFailed(String),
 }
 
 /// The harness's result type.

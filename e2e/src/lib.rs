@@ -20,6 +20,7 @@ pub mod client;
 pub mod envoy;
 pub mod error;
 pub mod gate;
+pub mod issuer;
 pub mod paths;
 pub mod ports;
 pub mod prometheus;
