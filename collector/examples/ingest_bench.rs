@@ -2,7 +2,7 @@
 //! committed transactions, on SQLite (a temp file) and, when a URL is given, PostgreSQL.
 //!
 //! `cargo run --release -p jitgate-collector --example ingest_bench -- \
-//!     [--records N] [--batch N] [--postgres postgres://…/an_empty_database]`
+//!     [--records N] [--batch N] [--senders N] [--postgres postgres://…/an_empty_database]`
 
 use std::process::ExitCode;
 
@@ -12,6 +12,7 @@ use jitgate_collector::store::Location;
 struct Args {
     records: u64,
     batch: u64,
+    senders: u64,
     postgres: Option<String>,
 }
 
@@ -19,6 +20,7 @@ fn parse() -> Result<Args, String> {
     let mut args = Args {
         records: 200_000,
         batch: 1_000,
+        senders: 4,
         postgres: None,
     };
     let mut given = std::env::args().skip(1);
@@ -27,6 +29,7 @@ fn parse() -> Result<Args, String> {
         match flag.as_str() {
             "--records" => args.records = value.parse().map_err(|_| "--records: a number")?,
             "--batch" => args.batch = value.parse().map_err(|_| "--batch: a number")?,
+            "--senders" => args.senders = value.parse().map_err(|_| "--senders: a number")?,
             "--postgres" => args.postgres = Some(value),
             other => return Err(format!("unknown flag {other}")),
         }
@@ -59,12 +62,14 @@ async fn main() -> ExitCode {
             location,
             records: args.records,
             batch: args.batch,
+            senders: args.senders,
         };
         match ingest(&bench).await {
             Ok(result) => println!(
-                "{name}: {} records in batches of {} in {:.2} s = {:.0} records/s",
+                "{name}: {} records in batches of {} from {} senders in {:.2} s = {:.0} records/s",
                 result.records,
                 args.batch,
+                args.senders,
                 result.elapsed.as_secs_f64(),
                 result.per_second()
             ),

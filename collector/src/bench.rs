@@ -25,6 +25,8 @@ pub struct IngestBench {
     pub records: u64,
     /// Records per request.
     pub batch: u64,
+    /// Concurrent senders (gate instances), each with its own stream.
+    pub senders: u64,
 }
 
 /// What was measured.
@@ -78,39 +80,63 @@ pub fn sample_record(stream: &str, sequence: u64) -> AuditRecord {
     }
 }
 
-/// Runs the benchmark: builds the request bodies first, then times ingesting them.
+/// Runs the benchmark: builds the request bodies first (one stream per sender), then times
+/// `senders` concurrent senders ingesting them, each batch decoded off the async workers as
+/// the HTTP handler does.
 pub async fn ingest(bench: &IngestBench) -> Result<IngestResult> {
     let store = Store::open(&bench.location).await?;
     let signer = NoteSigner::from_seed("bench.jitgate.invalid/audit", [1; 32])?;
-    let log = AuditLog::open(
-        store,
-        signer,
-        CheckpointPolicy::default(),
-        Arc::new(Metrics::default()),
-    )
-    .await?;
-    let resource = Resource {
-        service_name: "jitgate-filter".into(),
-        instance_id: "bench".into(),
-    };
+    let log = Arc::new(
+        AuditLog::open(
+            store,
+            signer,
+            CheckpointPolicy::default(),
+            Arc::new(Metrics::default()),
+        )
+        .await?,
+    );
     let batch = bench.batch.max(1);
-    let bodies: Vec<Vec<u8>> = (0..bench.records.div_ceil(batch))
-        .map(|b| {
-            let first = b * batch + 1;
-            let last = ((b + 1) * batch).min(bench.records);
-            let records: Vec<AuditRecord> = (first..=last)
-                .map(|s| sample_record("bench-1", s))
-                .collect();
-            export_logs_request(&resource, "bench", &records)
-                .to_string()
-                .into_bytes()
+    let senders = bench.senders.max(1);
+    let per_sender = bench.records / senders;
+    let queues: Vec<Vec<Vec<u8>>> = (0..senders)
+        .map(|sender| {
+            let resource = Resource {
+                service_name: "jitgate-filter".into(),
+                instance_id: format!("bench-{sender}"),
+            };
+            let stream = format!("bench-{sender}");
+            (0..per_sender.div_ceil(batch))
+                .map(|b| {
+                    let first = b * batch + 1;
+                    let last = ((b + 1) * batch).min(per_sender);
+                    let records: Vec<AuditRecord> =
+                        (first..=last).map(|s| sample_record(&stream, s)).collect();
+                    export_logs_request(&resource, "bench", &records)
+                        .to_string()
+                        .into_bytes()
+                })
+                .collect()
         })
         .collect();
     let started = Instant::now();
+    let mut tasks = Vec::new();
+    for queue in queues {
+        let log = Arc::clone(&log);
+        tasks.push(tokio::spawn(async move {
+            let mut stored = 0;
+            for body in queue {
+                let candidates = tokio::task::spawn_blocking(move || {
+                    json::decode(&body).map(|records| validate(records).0)
+                })
+                .await??;
+                stored += log.append(candidates).await?.stored;
+            }
+            Ok::<u64, crate::error::Error>(stored)
+        }));
+    }
     let mut stored = 0;
-    for body in &bodies {
-        let (candidates, _) = validate(json::decode(body)?);
-        stored += log.append(candidates).await?.stored;
+    for task in tasks {
+        stored += task.await??;
     }
     let elapsed = started.elapsed();
     log.store().close().await;

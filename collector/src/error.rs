@@ -66,6 +66,9 @@ pub enum Error {
     /// Configuration that cannot work.
     #[error("configuration: {0}")]
     Config(String),
+    /// A worker task died (a panic in decoding, caught by the runtime).
+    #[error("worker task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
 }
 
 impl Error {
@@ -84,7 +87,8 @@ impl Error {
             | Error::Checkpoint(_)
             | Error::Proof(_)
             | Error::Inconsistent(_)
-            | Error::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            | Error::Config(_)
+            | Error::Task(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 

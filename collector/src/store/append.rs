@@ -4,7 +4,7 @@
 
 use sqlx::QueryBuilder;
 
-use super::{to_i64, with_pool, Store};
+use super::{to_i64, Store};
 use crate::error::Result;
 use crate::merkle::{Hash, NodeId};
 
@@ -51,6 +51,25 @@ pub struct CheckpointRow {
     pub created_unix_nano: u64,
 }
 
+const INSERT_RECORDS: &str = "INSERT INTO records (leaf_index, stream_id, sequence, \
+     time_unix_nano, received_unix_nano, decision, subject, grant_id, model, canonical, leaf_hash) ";
+
+/// Inserts a checkpoint row in a transaction (same SQL on both backends).
+macro_rules! insert_checkpoint {
+    ($checkpoint:expr, $tx:expr) => {
+        sqlx::query(
+            "INSERT INTO checkpoints (tree_size, root_hash, note, created_unix_nano) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(to_i64($checkpoint.size))
+        .bind(&$checkpoint.root[..])
+        .bind($checkpoint.note.as_str())
+        .bind(to_i64($checkpoint.created_unix_nano))
+        .execute(&mut *$tx)
+        .await?
+    };
+}
+
 impl Store {
     /// Stores a batch: records, the interior nodes they complete (level ≥ 1; leaves live in
     /// the records) and an optional checkpoint, in one transaction.
@@ -60,51 +79,86 @@ impl Store {
         nodes: &[(NodeId, Hash)],
         checkpoint: Option<&CheckpointRow>,
     ) -> Result<()> {
-        with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            for chunk in records.chunks(ROWS_PER_STATEMENT) {
-                let mut insert = QueryBuilder::new(
-                    "INSERT INTO records (leaf_index, stream_id, sequence, time_unix_nano, \
-                     received_unix_nano, decision, subject, grant_id, model, canonical, leaf_hash) ",
-                );
-                insert.push_values(chunk, |mut row, record| {
-                    row.push_bind(to_i64(record.leaf_index))
-                        .push_bind(record.stream_id.as_str())
-                        .push_bind(to_i64(record.sequence))
-                        .push_bind(to_i64(record.time_unix_nano))
-                        .push_bind(to_i64(record.received_unix_nano))
-                        .push_bind(record.decision)
-                        .push_bind(record.subject.as_deref())
-                        .push_bind(record.grant_id.as_deref())
-                        .push_bind(record.model.as_deref())
-                        .push_bind(record.canonical.as_str())
-                        .push_bind(&record.leaf_hash[..]);
-                });
-                insert.build().execute(&mut *tx).await?;
+        let interior: Vec<&(NodeId, Hash)> = nodes.iter().filter(|(id, _)| id.level > 0).collect();
+        match self {
+            Store::Sqlite(pool) => {
+                let mut tx = pool.begin().await?;
+                for chunk in records.chunks(ROWS_PER_STATEMENT) {
+                    let mut insert = QueryBuilder::new(INSERT_RECORDS);
+                    insert.push_values(chunk, |mut row, record| {
+                        row.push_bind(to_i64(record.leaf_index))
+                            .push_bind(record.stream_id.as_str())
+                            .push_bind(to_i64(record.sequence))
+                            .push_bind(to_i64(record.time_unix_nano))
+                            .push_bind(to_i64(record.received_unix_nano))
+                            .push_bind(record.decision)
+                            .push_bind(record.subject.as_deref())
+                            .push_bind(record.grant_id.as_deref())
+                            .push_bind(record.model.as_deref())
+                            .push_bind(record.canonical.as_str())
+                            .push_bind(&record.leaf_hash[..]);
+                    });
+                    insert.build().execute(&mut *tx).await?;
+                }
+                for chunk in interior.chunks(ROWS_PER_STATEMENT) {
+                    let mut insert =
+                        QueryBuilder::new("INSERT INTO merkle_nodes (node_key, hash) ");
+                    insert.push_values(chunk, |mut row, (id, hash)| {
+                        row.push_bind(id.key()).push_bind(&hash[..]);
+                    });
+                    insert.build().execute(&mut *tx).await?;
+                }
+                if let Some(checkpoint) = checkpoint {
+                    insert_checkpoint!(checkpoint, tx);
+                }
+                tx.commit().await?;
             }
-            let interior: Vec<&(NodeId, Hash)> =
-                nodes.iter().filter(|(id, _)| id.level > 0).collect();
-            for chunk in interior.chunks(ROWS_PER_STATEMENT) {
-                let mut insert = QueryBuilder::new("INSERT INTO merkle_nodes (node_key, hash) ");
-                insert.push_values(chunk, |mut row, (id, hash)| {
-                    row.push_bind(id.key()).push_bind(&hash[..]);
-                });
-                insert.build().execute(&mut *tx).await?;
+            Store::Postgres(pool) => {
+                // PostgreSQL takes whole columns as arrays: one statement per table, whatever
+                // the batch size, instead of thousands of bound parameters.
+                let mut tx = pool.begin().await?;
+                if !records.is_empty() {
+                    sqlx::query(
+                        "INSERT INTO records (leaf_index, stream_id, sequence, time_unix_nano, \
+                         received_unix_nano, decision, subject, grant_id, model, canonical, leaf_hash) \
+                         SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::BIGINT[], $4::BIGINT[], \
+                         $5::BIGINT[], $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::TEXT[], $10::TEXT[], $11::BYTEA[])",
+                    )
+                    .bind(records.iter().map(|r| to_i64(r.leaf_index)).collect::<Vec<_>>())
+                    .bind(records.iter().map(|r| r.stream_id.as_str()).collect::<Vec<_>>())
+                    .bind(records.iter().map(|r| to_i64(r.sequence)).collect::<Vec<_>>())
+                    .bind(records.iter().map(|r| to_i64(r.time_unix_nano)).collect::<Vec<_>>())
+                    .bind(records.iter().map(|r| to_i64(r.received_unix_nano)).collect::<Vec<_>>())
+                    .bind(records.iter().map(|r| r.decision).collect::<Vec<_>>())
+                    .bind(records.iter().map(|r| r.subject.as_deref()).collect::<Vec<_>>())
+                    .bind(records.iter().map(|r| r.grant_id.as_deref()).collect::<Vec<_>>())
+                    .bind(records.iter().map(|r| r.model.as_deref()).collect::<Vec<_>>())
+                    .bind(records.iter().map(|r| r.canonical.as_str()).collect::<Vec<_>>())
+                    .bind(records.iter().map(|r| r.leaf_hash.to_vec()).collect::<Vec<_>>())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                if !interior.is_empty() {
+                    sqlx::query(
+                        "INSERT INTO merkle_nodes (node_key, hash) \
+                         SELECT * FROM UNNEST($1::BIGINT[], $2::BYTEA[])",
+                    )
+                    .bind(interior.iter().map(|(id, _)| id.key()).collect::<Vec<_>>())
+                    .bind(
+                        interior
+                            .iter()
+                            .map(|(_, hash)| hash.to_vec())
+                            .collect::<Vec<_>>(),
+                    )
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                if let Some(checkpoint) = checkpoint {
+                    insert_checkpoint!(checkpoint, tx);
+                }
+                tx.commit().await?;
             }
-            if let Some(checkpoint) = checkpoint {
-                sqlx::query(
-                    "INSERT INTO checkpoints (tree_size, root_hash, note, created_unix_nano) \
-                     VALUES ($1, $2, $3, $4)",
-                )
-                .bind(to_i64(checkpoint.size))
-                .bind(&checkpoint.root[..])
-                .bind(checkpoint.note.as_str())
-                .bind(to_i64(checkpoint.created_unix_nano))
-                .execute(&mut *tx)
-                .await?;
-            }
-            tx.commit().await?;
-            Ok(())
-        })
+        }
+        Ok(())
     }
 }

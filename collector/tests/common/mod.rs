@@ -188,6 +188,14 @@ impl Harness {
         self.send(request.body(Body::from(body)).unwrap()).await
     }
 
+    pub async fn post_gzip(&self, content_type: &str, body: Vec<u8>) -> Answer {
+        let request = Request::post("/v1/logs")
+            .header("content-type", content_type)
+            .header("content-encoding", "gzip")
+            .header("authorization", format!("Bearer {SENDER}"));
+        self.send(request.body(Body::from(body)).unwrap()).await
+    }
+
     /// `GET path` with the reviewer credential.
     pub async fn get(&self, path: &str) -> Answer {
         self.get_as(path, Some(REVIEWER)).await
@@ -265,12 +273,21 @@ fn resource() -> Resource {
     }
 }
 
+/// `bytes`, gzip-compressed as an OTLP exporter with compression on sends them.
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
 /// Generates one `#[tokio::test]` per scenario, running it on `$backend`.
 macro_rules! backend_tests {
     ($backend:expr) => {
         common::backend_tests!(@each $backend;
             ingests_json_records,
             ingests_protobuf_records,
+            ingests_gzip_compressed_records,
             refuses_unauthenticated_senders_and_stores_nothing,
             refuses_bodies_it_cannot_take_with_the_exact_status,
             refuses_a_batch_of_only_invalid_records,

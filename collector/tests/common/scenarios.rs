@@ -88,6 +88,24 @@ pub async fn ingests_json_records(backend: Backend) {
     );
 }
 
+pub async fn ingests_gzip_compressed_records(backend: Backend) {
+    let harness = Harness::new(backend).await;
+    let sent = records("vm-z", 1..=3);
+    let answer = harness
+        .post_gzip("application/x-protobuf", gzip(&protobuf_request(&sent)))
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    assert_eq!(read_response(&answer.body).unwrap(), None);
+    let answer = harness
+        .post_gzip(
+            "application/json",
+            gzip(&json_request(&records("vm-z", 4..=5))),
+        )
+        .await;
+    assert_eq!(answer.json(), json!({}));
+    assert_eq!(harness.size().await, 5);
+}
+
 pub async fn ingests_protobuf_records(backend: Backend) {
     let harness = Harness::new(backend).await;
     let sent = records("vm-p", 1..=2);
@@ -215,20 +233,37 @@ pub async fn refuses_bodies_it_cannot_take_with_the_exact_status(backend: Backen
         assert_eq!(answer.status, status, "{content_type}: {}", answer.text());
         assert_eq!(answer.json(), expected);
     }
-    let gzip = harness
+    let brotli = harness
         .send(
             axum::http::Request::post("/v1/logs")
                 .header("authorization", format!("Bearer {SENDER}"))
                 .header("content-type", "application/json")
-                .header("content-encoding", "gzip")
+                .header("content-encoding", "br")
                 .body(axum::body::Body::from(small.clone()))
                 .unwrap(),
         )
         .await;
-    assert_eq!(gzip.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(brotli.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(
-        gzip.json()["message"],
-        "Content-Encoding gzip is not supported: send the body uncompressed"
+        brotli.json()["message"],
+        "Content-Encoding br is not supported: send gzip or an uncompressed body"
+    );
+    // Compressed small, inflated past the limit.
+    let bomb = gzip(&json_request(&records("vm-1", 1..=10)));
+    assert!(bomb.len() < 2048);
+    let answer = harness.post_gzip("application/json", bomb).await;
+    assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        answer.json(),
+        json!({"code": 8, "message": "request body is larger than the limit of 2048 bytes"})
+    );
+    let answer = harness
+        .post_gzip("application/json", b"this body is not gzip at all".to_vec())
+        .await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        answer.json()["message"],
+        "body is not valid gzip: invalid gzip header"
     );
     let answer = harness
         .post(
@@ -249,7 +284,7 @@ pub async fn refuses_bodies_it_cannot_take_with_the_exact_status(backend: Backen
         harness
             .metric("jitgate_collector_batches_refused_total")
             .await,
-        8
+        10
     );
 }
 
