@@ -19,7 +19,7 @@ use crate::ingest::{Candidate, Rejection};
 use crate::merkle::{Frontier, Hash, NodeId};
 use crate::metrics::{bump, LogGauges, Metrics};
 use crate::note::{NoteSigner, NoteVerifier};
-use crate::store::{CheckpointRow, RecordRow, Store};
+use crate::store::{CheckpointRow, RecordRow, Store, WriterLock};
 use crate::streams::{StreamIndex, StreamSummary};
 
 /// When to sign a checkpoint: after this many new records, or this long after the last
@@ -65,6 +65,7 @@ pub struct AuditLog {
     policy: CheckpointPolicy,
     metrics: Arc<Metrics>,
     state: Mutex<WriterState>,
+    _writer: WriterLock,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -93,6 +94,7 @@ impl AuditLog {
         policy: CheckpointPolicy,
         metrics: Arc<Metrics>,
     ) -> Result<AuditLog> {
+        let writer = store.lock_writer().await?;
         let stored = store.load_state().await?;
         let frontier = frontier_at(&store, stored.size).await?;
         let mut streams = StreamIndex::default();
@@ -127,6 +129,7 @@ impl AuditLog {
                 streams,
                 last_checkpoint,
             }),
+            _writer: writer,
         })
     }
 

@@ -41,10 +41,13 @@ pub async fn open(config: &ServeConfig) -> Result<Collector> {
             "no sender credentials: give at least one so the gate can authenticate".into(),
         ));
     }
-    std::fs::create_dir_all(&config.data_dir).map_err(Error::io(&config.data_dir))?;
-    // The directory holds the signing key: owner only.
-    std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700))
-        .map_err(Error::io(&config.data_dir))?;
+    if !config.data_dir.exists() {
+        std::fs::create_dir_all(&config.data_dir).map_err(Error::io(&config.data_dir))?;
+        // It will hold the signing key: owner only. An existing directory is the operator's
+        // to set up; the key file itself is always 0600.
+        std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(Error::io(&config.data_dir))?;
+    }
     let signer = signing_key::load_or_create(&config.data_dir, config.origin.as_deref())?;
     let location = match &config.database_url {
         Some(url) => Location::parse(url)?,

@@ -56,6 +56,19 @@ impl Location {
     }
 }
 
+/// The advisory lock key naming "the jitgate audit log writer" (ASCII `jitgate\0`).
+const WRITER_LOCK_KEY: i64 = 0x6a69_7467_6174_6500;
+
+/// Tries over about three seconds.
+const WRITER_LOCK_ATTEMPTS: u32 = 12;
+
+/// Holds the writer lock (PostgreSQL: the connection holding the advisory lock; dropping it
+/// ends the session and releases the lock).
+#[derive(Debug)]
+pub struct WriterLock {
+    _session: Option<sqlx::PgConnection>,
+}
+
 /// The connection pool for either backend.
 #[derive(Debug, Clone)]
 pub enum Store {
@@ -107,6 +120,37 @@ impl Store {
             }
         };
         Ok(store)
+    }
+
+    /// Makes this process the log's only writer, for as long as the returned guard lives.
+    ///
+    /// The writer keeps the tree's frontier in memory, so two collectors appending to one
+    /// PostgreSQL database would each assign the same leaf indices (and every later batch of
+    /// one of them would fail). A session advisory lock, held on a connection of its own,
+    /// makes the second one refuse to start instead. A collector that just stopped may
+    /// still hold it for a moment, so this retries for a few seconds. (A SQLite file is
+    /// reached through one data directory, which one collector owns.)
+    pub async fn lock_writer(&self) -> Result<WriterLock> {
+        let Store::Postgres(pool) = self else {
+            return Ok(WriterLock { _session: None });
+        };
+        let mut connection = pool.acquire().await?.detach();
+        for _ in 0..WRITER_LOCK_ATTEMPTS {
+            let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+                .bind(WRITER_LOCK_KEY)
+                .fetch_one(&mut connection)
+                .await?;
+            if locked {
+                return Ok(WriterLock {
+                    _session: Some(connection),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        Err(Error::Config(
+            "another collector is writing to this PostgreSQL database: run one collector per database"
+                .into(),
+        ))
     }
 
     /// `sqlite` or `postgres`.

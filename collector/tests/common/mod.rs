@@ -62,6 +62,11 @@ impl Default for Options {
 /// A collector under test.
 pub struct Harness {
     pub collector: Collector,
+    pub place: Place,
+}
+
+/// Where a test's log lives; dropping it removes the temp dir or the PostgreSQL database.
+pub struct Place {
     pub location: Location,
     pub options: Options,
     pub dir: tempfile::TempDir,
@@ -137,18 +142,31 @@ impl Harness {
         let collector = open_collector(&location, &options).await.unwrap();
         Harness {
             collector,
-            location,
-            options,
-            dir,
-            database,
+            place: Place {
+                location,
+                options,
+                dir,
+                database,
+            },
         }
     }
 
-    /// Closes the store and opens the same log again, as a restart does.
-    pub async fn restart(mut self) -> Harness {
-        self.collector.log().store().close().await;
-        self.collector = open_collector(&self.location, &self.options).await.unwrap();
-        self
+    /// Stops the collector (closing its store and releasing the writer lock) and keeps the
+    /// log's place, to open it again.
+    pub async fn stop(self) -> Place {
+        let Harness { collector, place } = self;
+        collector.log().store().close().await;
+        drop(collector);
+        place
+    }
+
+    /// Stops and opens the same log again, as a restart does.
+    pub async fn restart(self) -> Harness {
+        let place = self.stop().await;
+        let collector = open_collector(&place.location, &place.options)
+            .await
+            .unwrap();
+        Harness { collector, place }
     }
 
     pub async fn send(&self, request: Request<Body>) -> Answer {

@@ -797,7 +797,9 @@ pub async fn refuses_to_start_on_a_tampered_store(backend: Backend) {
     let harness = Harness::new(backend).await;
     harness.post_records(&records("vm-1", 1..=4)).await;
     harness.collector.log().checkpoint_now().await.unwrap();
-    let store = harness.collector.log().store().clone();
+    // A pool of our own on the same database, so the collector can be stopped and reopened.
+    let store = Store::open(&harness.place.location).await.unwrap();
+    let place = harness.stop().await;
     // The schema refuses changes…
     let refused = execute(
         &store,
@@ -833,7 +835,7 @@ pub async fn refuses_to_start_on_a_tampered_store(backend: Backend) {
     )
     .await
     .unwrap();
-    let error = open_collector(&harness.location, &harness.options)
+    let error = open_collector(&place.location, &place.options)
         .await
         .unwrap_err();
     assert_eq!(
@@ -850,7 +852,7 @@ pub async fn refuses_to_start_on_a_tampered_store(backend: Backend) {
     execute(&store, "DELETE FROM records WHERE leaf_index = 3")
         .await
         .unwrap();
-    let error = open_collector(&harness.location, &harness.options)
+    let error = open_collector(&place.location, &place.options)
         .await
         .unwrap_err();
     assert_eq!(
