@@ -35,8 +35,10 @@ pub use export::ExportFormat;
 pub use routes::app;
 pub use verify::{verify, GapPolicy, VerifyError, VerifyOptions, VerifyReport};
 
-/// Default request body limit for `POST /v1/logs`.
-pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// Default request body limit for `POST /v1/logs`: above the filter's largest batch
+/// (`audit.batch_max_bytes` ≤ 8 MiB) plus its envelope, so no valid filter configuration can
+/// produce a batch the collector refuses as too large (and the filter then drops).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 
 /// How the HTTP surface behaves.
 #[derive(Debug, Clone)]
