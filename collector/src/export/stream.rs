@@ -36,6 +36,8 @@ struct Cursor {
     request: ExportRequest,
     checkpoint: CheckpointRow,
     next: u64,
+    /// One past the last leaf that can match.
+    end: u64,
     digest: ManifestDigest,
     records: u64,
     finished: bool,
@@ -64,11 +66,16 @@ pub async fn export(
         ExportFormat::Csv => csv::header_row(),
     };
     first.push_str(&frame(request.format, &header));
+    let (next, end) = log
+        .store()
+        .time_range(&request.filter, checkpoint.size)
+        .await?;
     let cursor = Cursor {
         log,
         request,
         checkpoint,
-        next: 0,
+        next,
+        end,
         digest: ManifestDigest::default(),
         records: 0,
         finished: false,
@@ -90,7 +97,7 @@ impl Cursor {
         let size = self.checkpoint.size;
         let store = self.log.store();
         let page = store
-            .records_page(&self.request.filter, self.next, size, PAGE)
+            .records_page(&self.request.filter, self.next, self.end, PAGE)
             .await?;
         let mut out = String::new();
         if !page.is_empty() {

@@ -26,8 +26,9 @@ pub(crate) async fn records(
 ) -> Result<Response> {
     let Query(params) = params.map_err(bad_query)?;
     let filter = RecordFilter::from_params(params)?;
-    let end = collector.log().size().await;
-    let state = (collector, filter, 0u64, false);
+    let size = collector.log().size().await;
+    let (start, end) = collector.log().store().time_range(&filter, size).await?;
+    let state = (collector, filter, start, false);
     let body = stream::try_unfold(state, move |(collector, filter, next, done)| async move {
         if done {
             return Ok::<_, Error>(None);

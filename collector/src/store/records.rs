@@ -23,6 +23,37 @@ pub struct StoredRecord {
 }
 
 impl Store {
+    /// The leaf indices, below `end`, that can hold records within the filter's time bounds:
+    /// from the first to one past the last matching leaf, found through the time index.
+    /// Pages then walk the log in leaf order inside this range only, instead of from leaf 0.
+    pub async fn time_range(&self, filter: &RecordFilter, end: u64) -> Result<(u64, u64)> {
+        if filter.from_unix_nano.is_none() && filter.to_unix_nano.is_none() {
+            return Ok((0, end));
+        }
+        with_pool!(self, pool => {
+            let mut select = QueryBuilder::new(
+                "SELECT MIN(leaf_index) AS first, MAX(leaf_index) AS last FROM records WHERE leaf_index < ",
+            );
+            select.push_bind(to_i64(end));
+            if let Some(from) = filter.from_unix_nano {
+                select.push(" AND time_unix_nano >= ").push_bind(to_i64(from));
+            }
+            if let Some(to) = filter.to_unix_nano {
+                select.push(" AND time_unix_nano < ").push_bind(to_i64(to));
+            }
+            let row = select.build().fetch_one(pool).await?;
+            let first: Option<i64> = row.try_get("first")?;
+            let last: Option<i64> = row.try_get("last")?;
+            match (first, last) {
+                (Some(first), Some(last)) => Ok((
+                    to_u64(first, "leaf index")?,
+                    to_u64(last, "leaf index")? + 1,
+                )),
+                _ => Ok((end, end)),
+            }
+        })
+    }
+
     /// Up to `limit` records matching `filter` with `start <= leaf_index < end`, in log order.
     pub async fn records_page(
         &self,

@@ -611,6 +611,24 @@ pub async fn queries_records_with_filters(backend: Backend) {
         query("/v1/records?from=2026-01-01T00:00:00.003Z&to=2026-01-01T00:00:00.006Z").await,
         vec![3, 4, 5]
     );
+    // A record that arrives late (a retry after an outage) sits after later ones in the log
+    // and is still found by its time; an export of that range proves all four.
+    let mut late = records("vm-late", [1]);
+    late[0].time_unix_nano = sent[3].time_unix_nano;
+    harness.post_records(&late).await;
+    let range = "from=2026-01-01T00:00:00.003Z&to=2026-01-01T00:00:00.006Z";
+    assert_eq!(
+        query(&format!("/v1/records?{range}")).await,
+        vec![3, 4, 5, 1]
+    );
+    let report = verify_text(&harness.export(range).await, None).unwrap();
+    assert_eq!(report.records, 4);
+    assert_eq!(
+        query("/v1/records?from=2027-01-01T00:00:00Z").await,
+        Vec::<u64>::new()
+    );
+    let report = verify_text(&harness.export("from=2027-01-01T00:00:00Z").await, None).unwrap();
+    assert_eq!(report.records, 0);
 }
 
 pub async fn refuses_bad_queries_precisely(backend: Backend) {
