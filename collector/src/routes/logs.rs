@@ -45,6 +45,8 @@ pub(crate) async fn export_logs(
         Err(error) => {
             if error.status_code().is_client_error() {
                 bump(&metrics.batches_refused, 1);
+                // The message is built from the request's structure, never its credential.
+                tracing::warn!(status = %error.status_code(), reason = %error, "export request refused");
             }
             failure(encoding, error)
         }
@@ -105,6 +107,7 @@ async fn ingest(
         // Nothing in the request could be accepted: a permanent error, nothing stored.
         return Err(Error::BadRequest(message));
     }
+    tracing::warn!(rejected = rejected.len(), reason = %message, "log records rejected");
     Ok(success(encoding, rejected.len() as u64, &message))
 }
 
