@@ -97,6 +97,14 @@ pub enum Error {
         /// How long the harness waited.
         waited: Duration,
     },
+    /// The `jitgate` binary is not built where the harness looked.
+    #[error(
+        "the jitgate binary is not at {path:?}: run `cargo build -p jitgate` or set JITGATE_BIN"
+    )]
+    JitgateNotBuilt {
+        /// Where it was expected.
+        path: std::path::PathBuf,
+    },
     /// The in-process issuer could not start.
     #[error("the issuer did not start: {0}")]
     IssuerFailed(String),

@@ -17,6 +17,7 @@
 
 pub mod bootstrap;
 pub mod client;
+pub mod collector;
 pub mod envoy;
 pub mod error;
 pub mod gate;

@@ -58,3 +58,12 @@ fn existing(path: PathBuf, missing: impl FnOnce(PathBuf) -> Error) -> Result<Pat
         Err(missing(path))
     }
 }
+
+/// Where `cargo xtask test` says the `jitgate` binary is.
+pub const JITGATE_BIN_ENV: &str = "JITGATE_BIN";
+
+/// The `jitgate` binary (collector, CLI): `JITGATE_BIN`, else `<target>/debug/jitgate`.
+pub fn jitgate_binary() -> Result<PathBuf> {
+    let path = env_path(JITGATE_BIN_ENV).unwrap_or_else(|| target_dir().join("debug/jitgate"));
+    existing(path, |path| Error::JitgateNotBuilt { path })
+}

@@ -101,10 +101,14 @@ fn steps(pipeline: &mut Pipeline, root: &Path) -> Result<(), Stopped> {
     let filter_wasm = pipeline.step("filter wasm", || build::filter_wasm(&workspace))?;
 
     pipeline.step("e2e tests", || {
+        // The audit tests run the real collector and CLI as a child process.
+        cargo(root).args(["build", "-p", "jitgate"]).run()?;
+        let jitgate = workspace.target_dir().join("debug").join("jitgate");
         cargo(root)
             .args(["test", "-p", E2E_PACKAGE, "--", "--test-threads=2"])
             .env("JITGATE_ENVOY", tools.envoy())
             .env("JITGATE_FILTER_WASM", &filter_wasm)
+            .env("JITGATE_BIN", &jitgate)
             .run()
     })?;
     Ok(())
