@@ -51,6 +51,8 @@ struct HeaderFacts {
     content_type: Option<String>,
     request_id: String,
     token_values: Vec<String>,
+    /// Client-sent `x-jitgate-*` header names (lowercase, each once), removed on allow.
+    reserved: Vec<String>,
 }
 
 /// Per-request state.
@@ -334,15 +336,9 @@ impl RequestFlow {
         if !token.forward {
             host.remove_request_header(&token.header);
         }
-        let mut reserved: Vec<String> = host
-            .request_headers()
-            .into_iter()
-            .map(|(name, _)| name.to_ascii_lowercase())
-            .filter(|name| name.starts_with(RESERVED_PREFIX))
-            .collect();
-        reserved.dedup();
-        for name in reserved {
-            host.remove_request_header(&name);
+        // The names were collected when the headers were first read: no second pass.
+        for name in &self.facts.reserved {
+            host.remove_request_header(name);
         }
         if let Some(grant) = &decision.grant {
             host.add_request_header(SUBJECT_HEADER, &grant.claims.sub);
@@ -362,6 +358,12 @@ fn read_facts(host: &impl RequestHost, token_header: &str) -> HeaderFacts {
             "content-type" => facts.content_type = Some(value),
             "x-request-id" => facts.request_id = value,
             lowered if lowered == token_header => facts.token_values.push(value),
+            lowered
+                if lowered.starts_with(RESERVED_PREFIX)
+                    && !facts.reserved.iter().any(|known| known == lowered) =>
+            {
+                facts.reserved.push(lowered.to_owned());
+            }
             _ => {}
         }
     }
