@@ -106,43 +106,33 @@ fn progress(text: &str) {
 }
 
 fn rust_targets(root: &Path) -> Result<Done<()>, Error> {
-    let installed = Cmd::new("rustup")
-        .args(["target", "list", "--installed"])
-        .current_dir(root)
-        .capture()?
-        .text;
-    let missing: Vec<&str> = RUST_TARGETS
-        .into_iter()
-        .filter(|target| !installed.lines().any(|line| line.trim() == *target))
-        .collect();
-    if missing.is_empty() {
-        return Ok(Done::already(()));
-    }
-    let started = Instant::now();
-    progress(&format!("adding {} … ", missing.join(" ")));
-    Cmd::new("rustup")
-        .args(["target", "add"])
-        .args(&missing)
-        .current_dir(root)
-        .capture()?;
-    Ok(Done::installed((), started))
+    rustup_add(root, "target", &RUST_TARGETS, |line, target| line == target)
 }
 
 fn rust_components(root: &Path) -> Result<Done<()>, Error> {
+    // Installed components are listed with their host triple: `clippy-x86_64-unknown-linux-gnu`.
+    rustup_add(root, "component", &RUST_COMPONENTS, |line, component| {
+        line == component || line.starts_with(&format!("{component}-"))
+    })
+}
+
+/// `rustup <kind> add` for whichever of `wanted` `rustup <kind> list --installed` does not
+/// show (`is` says whether a listed line is the wanted name).
+fn rustup_add(
+    root: &Path,
+    kind: &str,
+    wanted: &[&str],
+    is: impl Fn(&str, &str) -> bool,
+) -> Result<Done<()>, Error> {
     let installed = Cmd::new("rustup")
-        .args(["component", "list", "--installed"])
+        .args([kind, "list", "--installed"])
         .current_dir(root)
         .capture()?
         .text;
-    // Installed components are listed with their host triple: `clippy-x86_64-unknown-linux-gnu`.
-    let missing: Vec<&str> = RUST_COMPONENTS
-        .into_iter()
-        .filter(|component| {
-            !installed
-                .lines()
-                .map(str::trim)
-                .any(|line| line == *component || line.starts_with(&format!("{component}-")))
-        })
+    let missing: Vec<&str> = wanted
+        .iter()
+        .copied()
+        .filter(|name| !installed.lines().any(|line| is(line.trim(), name)))
         .collect();
     if missing.is_empty() {
         return Ok(Done::already(()));
@@ -150,7 +140,7 @@ fn rust_components(root: &Path) -> Result<Done<()>, Error> {
     let started = Instant::now();
     progress(&format!("adding {} … ", missing.join(" ")));
     Cmd::new("rustup")
-        .args(["component", "add"])
+        .args([kind, "add"])
         .args(&missing)
         .current_dir(root)
         .capture()?;
