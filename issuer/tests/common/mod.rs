@@ -219,77 +219,8 @@ impl TestIssuer {
     }
 }
 
-/// A PostgreSQL database made for one test and dropped after it.
-///
-/// Needs `JITGATE_TEST_DATABASE_URL`, a superuser URL such as
-/// `postgres://jitgate:jitgate@127.0.0.1:5432/postgres`; `cargo xtask test` sets it.
-pub struct PostgresDatabase {
-    pub url: String,
-    admin_url: String,
-    name: String,
-}
-
-impl PostgresDatabase {
-    pub async fn create() -> PostgresDatabase {
-        let admin_url = std::env::var("JITGATE_TEST_DATABASE_URL").unwrap_or_else(|_| {
-            panic!(
-                "JITGATE_TEST_DATABASE_URL is not set. The PostgreSQL tests need a superuser URL, \
-                 e.g. JITGATE_TEST_DATABASE_URL=postgres://jitgate:jitgate@127.0.0.1:5432/postgres \
-                 (`cargo xtask test` starts PostgreSQL and sets it; by hand: apt-get install -y \
-                 postgresql && pg_ctlcluster 15 main start && su postgres -c \"psql -c \\\"CREATE \
-                 ROLE jitgate LOGIN SUPERUSER PASSWORD 'jitgate'\\\"\")"
-            )
-        });
-        let suffix: u64 = rand_suffix();
-        let name = format!("jitgate_issuer_test_{suffix:016x}");
-        let mut admin = connect_admin(&admin_url).await;
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        let (base, _) = admin_url
-            .rsplit_once('/')
-            .expect("database URL ends in /<database>");
-        PostgresDatabase {
-            url: format!("{base}/{name}"),
-            admin_url,
-            name,
-        }
-    }
-}
-
-impl Drop for PostgresDatabase {
-    fn drop(&mut self) {
-        let admin_url = self.admin_url.clone();
-        let name = self.name.clone();
-        // Drop runs outside async; a short-lived runtime on another thread does the cleanup.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                let mut admin = connect_admin(&admin_url).await;
-                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut admin)
-                    .await;
-            });
-        })
-        .join();
-    }
-}
-
-async fn connect_admin(url: &str) -> sqlx::PgConnection {
-    use sqlx::Connection;
-    sqlx::PgConnection::connect(url)
-        .await
-        .unwrap_or_else(|error| panic!("cannot connect to JITGATE_TEST_DATABASE_URL: {error}"))
-}
-
-fn rand_suffix() -> u64 {
-    let bytes = jitgate_issuer::ids::random_bytes::<8>().unwrap();
-    u64::from_le_bytes(bytes)
-}
+/// A PostgreSQL database made for one test and dropped after it (shared test support).
+pub use jitgate_testdb::PostgresDatabase;
 
 /// A JSON request body.
 pub fn ask(scopes: &[&str], duration: &str, reason: &str) -> Value {
