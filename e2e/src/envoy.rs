@@ -38,6 +38,21 @@ pub struct EnvoyOptions {
     pub component_log_level: Option<String>,
     /// How long to wait for admin `/ready` to say LIVE.
     pub ready_timeout: Duration,
+    /// Fixed ports instead of free ones picked at start (`cargo xtask up` runs on
+    /// well-known ports). Envoy failing to bind them is reported, never retried elsewhere.
+    pub fixed_ports: Option<FixedPorts>,
+    /// A folder that keeps the rendered config and the logs after Envoy stops, instead of a
+    /// temp dir removed on drop.
+    pub run_dir: Option<PathBuf>,
+}
+
+/// The listener address and admin port of an Envoy started on fixed ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FixedPorts {
+    /// Where the guarded listener binds.
+    pub listener: SocketAddr,
+    /// The admin port (always on 127.0.0.1).
+    pub admin_port: u16,
 }
 
 impl Default for EnvoyOptions {
@@ -47,6 +62,8 @@ impl Default for EnvoyOptions {
             log_level: "info".to_owned(),
             component_log_level: None,
             ready_timeout: Duration::from_secs(20),
+            fixed_ports: None,
+            run_dir: None,
         }
     }
 }
@@ -82,7 +99,37 @@ impl EnvoySpec {
 pub struct Envoy {
     child: Child,
     values: BootstrapValues,
-    dir: TempDir,
+    dir: RunDir,
+}
+
+/// Where the config and logs live: a temp dir removed on drop, or a folder that stays.
+#[derive(Debug)]
+enum RunDir {
+    Temporary(TempDir),
+    Kept(PathBuf),
+}
+
+impl RunDir {
+    fn create(kept: Option<&Path>) -> Result<RunDir> {
+        match kept {
+            Some(path) => {
+                std::fs::create_dir_all(path).map_err(Error::io("create Envoy's run dir"))?;
+                Ok(RunDir::Kept(path.to_path_buf()))
+            }
+            None => tempfile::Builder::new()
+                .prefix("jitgate-envoy-")
+                .tempdir()
+                .map(RunDir::Temporary)
+                .map_err(Error::io("create Envoy's temp dir")),
+        }
+    }
+
+    fn path(&self) -> &Path {
+        match self {
+            RunDir::Temporary(dir) => dir.path(),
+            RunDir::Kept(path) => path,
+        }
+    }
 }
 
 impl Envoy {
@@ -97,7 +144,9 @@ impl Envoy {
         loop {
             match Self::start_once(&binary, spec) {
                 Err(Error::EnvoyExited { log, .. })
-                    if attempt < START_ATTEMPTS && log.contains("Address already in use") =>
+                    if attempt < START_ATTEMPTS
+                        && spec.options.fixed_ports.is_none()
+                        && log.contains("Address already in use") =>
                 {
                     attempt += 1;
                 }
@@ -107,17 +156,18 @@ impl Envoy {
     }
 
     fn start_once(binary: &Path, spec: &EnvoySpec) -> Result<Envoy> {
+        let (listener, admin_port) = match spec.options.fixed_ports {
+            Some(ports) => (ports.listener, ports.admin_port),
+            None => (free_loopback_addr()?, free_loopback_addr()?.port()),
+        };
         let values = BootstrapValues {
-            admin_port: free_loopback_addr()?.port(),
-            listener: free_loopback_addr()?,
+            admin_port,
+            listener,
             backends: spec.backends,
             filter: spec.filter.clone(),
         };
         let yaml = spec.template.render(&values)?;
-        let dir = tempfile::Builder::new()
-            .prefix("jitgate-envoy-")
-            .tempdir()
-            .map_err(Error::io("create Envoy's temp dir"))?;
+        let dir = RunDir::create(spec.options.run_dir.as_deref())?;
         let config = dir.path().join("envoy.yaml");
         std::fs::write(&config, yaml).map_err(Error::io("write Envoy's config"))?;
         let stderr =

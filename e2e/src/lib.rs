@@ -34,7 +34,7 @@ pub mod wait;
 
 pub use bootstrap::{Backends, BootstrapTemplate, BootstrapValues, FilterModule};
 pub use client::http_client;
-pub use envoy::{Envoy, EnvoyOptions, EnvoySpec};
+pub use envoy::{Envoy, EnvoyOptions, EnvoySpec, FixedPorts};
 pub use error::{Error, Result};
 pub use paths::{envoy_binary, filter_wasm, repo_root};
 pub use raw_http::{RawRequest, RawResponse};

@@ -57,8 +57,13 @@ pub(crate) struct StubState {
 impl StubServer {
     /// Binds a free loopback port and starts serving.
     pub fn start() -> Result<Self> {
-        let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .map_err(Error::io("bind the stub server"))?;
+        Self::start_on(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+    }
+
+    /// Binds `addr` (a fixed port for `cargo xtask up`, or port 0) and starts serving.
+    pub fn start_on(addr: SocketAddr) -> Result<Self> {
+        let listener = std::net::TcpListener::bind(addr)
+            .map_err(Error::io(format!("bind the stub server to {addr}")))?;
         listener
             .set_nonblocking(true)
             .map_err(Error::io("make the stub listener non-blocking"))?;
