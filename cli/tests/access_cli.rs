@@ -128,7 +128,7 @@ fn request_review_token_revoke_through_the_cli() {
         text,
         format!(
             "Requested: {id} (training:llama-3-8b) is pending.\n\
-             waiting for 1 more approval from group ml-leads; expires in 1day if nobody decides\n\
+             waiting for 1 more approval from group ml-leads; expires in 1d if nobody decides\n\
              Check on it with: jitgate status {id}\n"
         )
     );
@@ -156,7 +156,7 @@ fn request_review_token_revoke_through_the_cli() {
     let revoked = issuer.ok("bob", &["revoke", &id, "--reason", "done"]);
     assert_eq!(
         revoked,
-        format!("{id} is revoked: revoked; tokens of this grant are refused by the gateway\n")
+        format!("{id}: revoked; tokens of this grant are refused by the gateway\n")
     );
     let detail = issuer.ok("alice", &["status", &id]);
     assert!(

@@ -236,6 +236,11 @@ impl Envoy {
             .map_err(Error::io("poll the Envoy process"))
     }
 
+    /// How Envoy exited, if it has (`None` while it runs).
+    pub fn try_exit(&mut self) -> Result<Option<ExitStatus>> {
+        self.try_exit_status()
+    }
+
     /// The guarded listener's address.
     pub fn listener(&self) -> SocketAddr {
         self.values.listener

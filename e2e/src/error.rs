@@ -108,6 +108,34 @@ pub enum Error {
     /// The in-process issuer could not start.
     #[error("the issuer did not start: {0}")]
     IssuerFailed(String),
+    /// A command-line flag was wrong (`cargo xtask up`).
+    #[error("{0}")]
+    Usage(String),
+    /// A port the local stack needs is taken by another process.
+    #[error(
+        "{addr} ({role}) is already in use: is an earlier `cargo xtask up` still running? \
+         Stop whatever listens there, or choose another port with {flag}"
+    )]
+    PortInUse {
+        /// What the port was for.
+        role: &'static str,
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The flag that moves it.
+        flag: &'static str,
+    },
+    /// A process of the local stack exited on its own.
+    #[error("the {what} exited ({status}); last lines of {}:\n{}", log_path.display(), tail(log))]
+    ServiceExited {
+        /// Which process.
+        what: String,
+        /// How it exited.
+        status: ExitStatus,
+        /// Its log file.
+        log_path: PathBuf,
+        /// The log's content.
+        log: String,
+    },
 }
 
 /// The harness's result type.

@@ -18,6 +18,7 @@
 pub mod bootstrap;
 pub mod client;
 pub mod collector;
+pub mod devstack;
 pub mod envoy;
 pub mod error;
 pub mod gate;

@@ -9,6 +9,7 @@ mod command;
 mod elapsed;
 mod error;
 mod lockfile;
+mod openai;
 mod paths;
 mod pipeline;
 mod postgres;
@@ -16,6 +17,7 @@ mod setup;
 mod system;
 mod test;
 mod tools;
+mod up;
 mod vectors;
 mod workspace;
 
@@ -31,13 +33,15 @@ commands:
   setup            install or check the pinned tools: Rust targets, Envoy 1.40.0, Node.js,
                    wasm-bindgen-cli (into .tools/, or $JITGATE_TOOLS_DIR)
   build            setup, then the release filter .wasm (wasm32-wasip1) and native binaries
+  up [options]     the whole local stack on loopback (issuer, collector, stub model server,
+                   Envoy with the filter) until Ctrl-C
   test             everything CI runs: fmt, clippy, native tests, vectors up to date,
                    wasm tests, release filter .wasm, e2e tests through Envoy
   vectors          regenerate testdata/vectors/*.json from the test keys
   vectors --check  only check that testdata/vectors is up to date
   help             show this text
 
-`cargo xtask up` (the local stack) arrives with the stack work.";
+`cargo xtask up --help` lists the local stack's options (ports, data folder).";
 
 /// One thing `cargo xtask` was asked to do.
 #[derive(Debug, PartialEq, Eq)]
@@ -45,6 +49,7 @@ enum Task {
     Setup,
     Build,
     Test,
+    Up(Vec<String>),
     Vectors(vectors::Mode),
     Help,
 }
@@ -77,6 +82,8 @@ fn parse(args: &[String]) -> Result<Task, Error> {
         ("setup", []) => Task::Setup,
         ("build", []) => Task::Build,
         ("test", []) => Task::Test,
+        // The stack runner parses its own flags and prints its own usage.
+        ("up", flags) => Task::Up(flags.iter().map(|flag| (*flag).to_owned()).collect()),
         ("vectors", []) => Task::Vectors(vectors::Mode::Write),
         ("vectors", ["--check"]) => Task::Vectors(vectors::Mode::Check),
         ("help" | "--help" | "-h", []) => Task::Help,
@@ -97,6 +104,7 @@ fn run(task: Task) -> Result<(), Error> {
         Task::Setup => setup::run(&root).map(drop),
         Task::Build => build::run(&root),
         Task::Test => test::run(&root),
+        Task::Up(flags) => up::run(&root, &flags),
         Task::Vectors(mode) => vectors::run(&Workspace::load(&root)?, mode),
         Task::Help => {
             println!("{USAGE}");

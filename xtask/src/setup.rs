@@ -241,7 +241,7 @@ fn wasm_bindgen_cli(root: &Path, tools_dir: &Path) -> Result<WasmTestRunner, Err
     Ok(WasmTestRunner::Ready(runner))
 }
 
-fn pip_install(target: &Path, requirement: &str) -> Result<(), Error> {
+pub(crate) fn pip_install(target: &Path, requirement: &str) -> Result<(), Error> {
     Cmd::new("python3")
         .args(["-m", "pip", "install"])
         .args(["--disable-pip-version-check", "--no-input", "--quiet"])

@@ -1,6 +1,6 @@
 //! Debian packages the tests need (PostgreSQL for the issuer and collector, Chromium for the
-//! reviewer web page), installed with apt when missing. Runs only as root, where apt works; a
-//! non-root developer is told the one command to run instead.
+//! reviewer web page, curl for the README walkthrough), installed with apt when missing. Runs
+//! only as root, where apt works; a non-root developer is told the one command to run instead.
 
 use std::time::Instant;
 
@@ -8,7 +8,7 @@ use crate::command::Cmd;
 use crate::error::Error;
 
 /// The Debian packages `cargo xtask test` needs.
-pub const PACKAGES: [&str; 2] = ["postgresql", "chromium"];
+pub const PACKAGES: [&str; 3] = ["postgresql", "chromium", "curl"];
 
 /// Which of `packages` are installed already, as `(missing, summary)`.
 fn missing(packages: &[&str]) -> Vec<String> {

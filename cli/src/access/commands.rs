@@ -208,10 +208,10 @@ pub async fn end(args: EndArgs, verb: &str) -> Result<(), String> {
     if args.output.json {
         return print_json(&answer);
     }
+    // The next step starts with the new state ("revoked; tokens of this grant are …").
     println!(
-        "{} is {}: {}",
+        "{}: {}",
         answer["id"].as_str().unwrap_or(&args.id),
-        answer["state"].as_str().unwrap_or("?"),
         answer["next_step"].as_str().unwrap_or("")
     );
     Ok(())

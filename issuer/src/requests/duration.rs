@@ -30,11 +30,26 @@ pub fn format_duration(seconds: i64) -> String {
     ))
     .to_string()
     .replace(' ', "")
+    // humantime spells days out ("1day", "2days"); the compact form matches what
+    // `parse_duration` accepts and what people type (`--for 1d`).
+    .replace("days", "d")
+    .replace("day", "d")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formats_compactly_in_the_units_people_type() {
+        assert_eq!(format_duration(86_400), "1d");
+        assert_eq!(format_duration(2 * 86_400 + 3_600), "2d1h");
+        assert_eq!(format_duration(5_400), "1h30m");
+        assert_eq!(
+            parse_duration(&format_duration(2 * 86_400 + 3_600)),
+            Ok(2 * 86_400 + 3_600)
+        );
+    }
 
     #[test]
     fn parses_the_usual_spellings() {

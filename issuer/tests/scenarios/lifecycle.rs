@@ -175,7 +175,7 @@ pub async fn one_reviewer_starts_the_window_at_approval(issuer: &TestIssuer) {
     assert_eq!(created["approvals_missing"], 1);
     assert_eq!(
         created["next_step"],
-        "waiting for 1 more approval from group ml-leads; expires in 1day if nobody decides"
+        "waiting for 1 more approval from group ml-leads; expires in 1d if nobody decides"
     );
     let early = token(issuer, "alice", &id).await;
     assert_eq!(early.status, StatusCode::CONFLICT);
@@ -238,7 +238,7 @@ pub async fn break_glass_needs_two_reviewers_and_is_flagged(issuer: &TestIssuer)
     assert_eq!(created["approvals_required"], 2);
     assert_eq!(
         created["next_step"],
-        "waiting for 2 more approvals from group sre-leads; expires in 1day if nobody decides"
+        "waiting for 2 more approvals from group sre-leads; expires in 1d if nobody decides"
     );
     // An ML lead is not an SRE lead: the request is not even visible to bob.
     let bob = issuer
@@ -261,7 +261,7 @@ pub async fn break_glass_needs_two_reviewers_and_is_flagged(issuer: &TestIssuer)
     assert_eq!(first.body["approvals_missing"], 1);
     assert_eq!(
         first.body["next_step"],
-        "waiting for 1 more approval from group sre-leads; expires in 1day if nobody decides"
+        "waiting for 1 more approval from group sre-leads; expires in 1d if nobody decides"
     );
     let second = issuer
         .post(

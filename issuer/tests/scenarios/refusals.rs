@@ -178,7 +178,7 @@ pub async fn policy_refusals_are_precise(issuer: &TestIssuer) {
             "alice",
             ask(&[TRAINING], "2d", "r"),
             400,
-            json!({"error": "invalid_request", "message": format!("duration: 2days is longer than policy allows for scope {TRAINING} (at most 1day)")}),
+            json!({"error": "invalid_request", "message": format!("duration: 2d is longer than policy allows for scope {TRAINING} (at most 1d)")}),
         ),
         (
             "alice",
@@ -230,7 +230,7 @@ pub async fn validation_refusals_name_the_field(issuer: &TestIssuer) {
             "scopes[0]: scope \"inference\" is invalid at position 9: expected `kind:resource`, found no ':'",
         ),
         (json!({"scopes": [SMALL_MODEL], "duration": "soon"}), "duration: \"soon\" is not a duration (expected number at 0); write e.g. 2h, 90m or 3600"),
-        (json!({"scopes": [SMALL_MODEL], "duration": "8d"}), "duration: 8days is longer than this issuer allows (at most 7days)"),
+        (json!({"scopes": [SMALL_MODEL], "duration": "8d"}), "duration: 8d is longer than this issuer allows (at most 7d)"),
         (json!({"scopes": [SMALL_MODEL], "duration": "1h", "urgency": "asap"}), "urgency: \"asap\" is not one of normal, high, emergency"),
     ];
     for (body, message) in cases {

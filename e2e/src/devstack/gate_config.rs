@@ -1,0 +1,55 @@
+//! The filter's configuration in the local stack: the example configuration
+//! (`envoy/plugin-config.example.json`, the same routes an operator starts from) pointed at
+//! the stack's own issuer and collector.
+
+use serde_json::{json, Value};
+
+use crate::error::{Error, Result};
+use crate::stack::EXAMPLE_PLUGIN_CONFIGURATION;
+
+/// How often the filter polls the revocation feed: a revoked grant is refused within about a
+/// quarter of a second, well inside the one second the walkthrough waits.
+pub const REVOCATION_INTERVAL_MS: u64 = 250;
+
+/// The plugin configuration for a stack whose issuer signs tokens as `issuer_url`.
+pub fn plugin_configuration(
+    issuer_url: &str,
+    data_plane_credential: &str,
+    collector_sender_credential: &str,
+) -> Result<Value> {
+    let mut configuration: Value =
+        serde_json::from_str(EXAMPLE_PLUGIN_CONFIGURATION).map_err(|error| {
+            Error::Usage(format!(
+                "envoy/plugin-config.example.json is not JSON: {error}"
+            ))
+        })?;
+    configuration["issuer"] = json!(issuer_url);
+    configuration["revocation"] = json!({
+        "cluster": "issuer",
+        "path": "/v1/revocations",
+        "interval_ms": REVOCATION_INTERVAL_MS,
+        "max_staleness_ms": 10_000,
+        "credential": data_plane_credential,
+    });
+    configuration["audit"]["credential"] = json!(collector_sender_credential);
+    configuration["audit"]["service_name"] = json!("jitgate-gateway-local");
+    Ok(configuration)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_configuration_is_pointed_at_the_local_issuer_and_collector() {
+        let configuration =
+            plugin_configuration("http://127.0.0.1:8380", "feed-secret", "sender-secret").unwrap();
+        assert_eq!(configuration["issuer"], "http://127.0.0.1:8380");
+        assert_eq!(configuration["revocation"]["credential"], "feed-secret");
+        assert_eq!(configuration["audit"]["credential"], "sender-secret");
+        assert_eq!(configuration["audit"]["cluster"], "collector");
+        // The routes are the example's, unchanged.
+        let example: Value = serde_json::from_str(EXAMPLE_PLUGIN_CONFIGURATION).unwrap();
+        assert_eq!(configuration["routes"], example["routes"]);
+    }
+}

@@ -1,0 +1,287 @@
+//! The whole local stack that `cargo xtask up` runs, and that the README walkthrough test
+//! starts through the same code: the real issuer (`jitgate issuer serve --demo`) and the real
+//! collector (`jitgate collector serve`), each on SQLite under one data folder, the stub
+//! OpenAI-compatible model server, and Envoy running the built filter, all on loopback.
+//!
+//! Layout of the data folder (reused by the next run, so grants, keys and the audit log
+//! survive a restart):
+//!
+//! ```text
+//! <data>/env              source it in another terminal (0600)
+//! <data>/bin/jitgate      link to the binary the stack runs
+//! <data>/issuer/          issuer database and signing keys (0700)
+//! <data>/collector/       audit log database and checkpoint key (0700)
+//! <data>/secrets/         the collector's sender and reviewer credentials (0700)
+//! <data>/envoy/           rendered Envoy config, envoy.log, access.log
+//! <data>/logs/            issuer.log, collector.log
+//! ```
+
+mod banner;
+mod env_file;
+mod gate_config;
+mod options;
+mod secrets;
+mod service;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use self::env_file::EnvFile;
+use self::options::loopback;
+pub use self::options::{parse_args, DevStackOptions, Invocation, StackPorts, USAGE};
+use self::secrets::LocalCredentials;
+use self::service::ServiceProcess;
+use crate::bootstrap::{Backends, FilterModule};
+use crate::envoy::{Envoy, EnvoyOptions, EnvoySpec, FixedPorts};
+use crate::error::{Error, Result};
+use crate::stub::StubServer;
+
+/// Environment variable naming a folder that holds the `openai` Python package (set by
+/// `cargo xtask up` and the test step); written into `<data>/env` as `PYTHONPATH`.
+pub const OPENAI_PYTHONPATH_ENV: &str = "JITGATE_OPENAI_PYTHONPATH";
+
+/// Envoy workers in the local stack: two, so every request path crosses per-worker VMs as
+/// it does in production.
+const ENVOY_WORKERS: u32 = 2;
+
+/// Where the binaries the stack runs are.
+#[derive(Debug, Clone)]
+pub struct Binaries {
+    /// The `jitgate` CLI (issuer, collector).
+    pub jitgate: PathBuf,
+    /// The filter `.wasm` Envoy loads.
+    pub filter_wasm: PathBuf,
+    /// A folder with the `openai` Python package, for `<data>/env`.
+    pub openai_python_path: Option<PathBuf>,
+}
+
+impl Binaries {
+    /// From the same environment variables the e2e harness reads (`JITGATE_BIN`,
+    /// `JITGATE_FILTER_WASM`, `JITGATE_OPENAI_PYTHONPATH`), with the same defaults.
+    pub fn from_env() -> Result<Binaries> {
+        Ok(Binaries {
+            jitgate: crate::paths::jitgate_binary()?,
+            filter_wasm: crate::paths::filter_wasm()?,
+            openai_python_path: std::env::var_os(OPENAI_PYTHONPATH_ENV)
+                .filter(|value| !value.is_empty())
+                .map(PathBuf::from),
+        })
+    }
+}
+
+/// A running local stack. Dropping it kills what is still running; [`DevStack::stop`] stops
+/// it in order (Envoy first, so the filter's last audit batch reaches the collector).
+#[derive(Debug)]
+pub struct DevStack {
+    envoy: Option<Envoy>,
+    model: Option<StubServer>,
+    issuer: Option<ServiceProcess>,
+    collector: Option<ServiceProcess>,
+    data_dir: PathBuf,
+    env_file: PathBuf,
+    ports: StackPorts,
+}
+
+impl DevStack {
+    /// Starts everything and returns once the gate can decide (keys loaded and revocation
+    /// feed read on every Envoy worker). Refuses to start, naming the port, if any port is
+    /// taken.
+    pub fn start(options: &DevStackOptions, binaries: &Binaries) -> Result<DevStack> {
+        let ports = options.ports;
+        ports.check_free()?;
+        let data_dir = absolute(&options.data_dir)?;
+        for dir in ["logs", "envoy"] {
+            let path = data_dir.join(dir);
+            std::fs::create_dir_all(&path)
+                .map_err(Error::io(format!("create {}", path.display())))?;
+        }
+        let credentials = LocalCredentials::load_or_create(&data_dir.join("secrets"))?;
+
+        let collector = ServiceProcess::start(
+            "collector",
+            collector_command(&binaries.jitgate, &data_dir, ports, &credentials),
+            &data_dir.join("logs/collector.log"),
+            loopback(ports.collector),
+            "/v1/checkpoint/key",
+        )?;
+        let issuer_url = format!("http://127.0.0.1:{}", ports.issuer);
+        let issuer = ServiceProcess::start(
+            "issuer",
+            issuer_command(&binaries.jitgate, &data_dir, ports, &credentials),
+            &data_dir.join("logs/issuer.log"),
+            loopback(ports.issuer),
+            "/healthz",
+        )?;
+        let model = StubServer::start_on(loopback(ports.model))?;
+
+        let configuration = gate_config::plugin_configuration(
+            &issuer_url,
+            jitgate_issuer::demo::DEMO_DATA_PLANE_CREDENTIAL,
+            &credentials.sender,
+        )?;
+        let mut spec = EnvoySpec::jitgate(
+            Backends {
+                upstream: model.addr(),
+                issuer: loopback(ports.issuer),
+                collector: loopback(ports.collector),
+            },
+            FilterModule {
+                wasm_path: binaries.filter_wasm.clone(),
+                plugin_configuration: configuration.to_string(),
+            },
+        );
+        spec.options = EnvoyOptions {
+            concurrency: ENVOY_WORKERS,
+            fixed_ports: Some(FixedPorts {
+                listener: loopback(ports.gateway),
+                admin_port: ports.admin,
+            }),
+            run_dir: Some(data_dir.join("envoy")),
+            ..EnvoyOptions::default()
+        };
+        let envoy = Envoy::start(&spec)?;
+        wait_for_gate(&envoy)?;
+
+        let env_file = EnvFile {
+            data_dir: &data_dir,
+            jitgate: &binaries.jitgate,
+            ports,
+            reviewer_credential: &credentials.reviewer,
+            openai_python_path: binaries.openai_python_path.as_deref(),
+        }
+        .write()?;
+        Ok(DevStack {
+            envoy: Some(envoy),
+            model: Some(model),
+            issuer: Some(issuer),
+            collector: Some(collector),
+            data_dir,
+            env_file,
+            ports,
+        })
+    }
+
+    /// The data folder (absolute).
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The file a second terminal sources.
+    pub fn env_file(&self) -> &Path {
+        &self.env_file
+    }
+
+    /// Where everything listens.
+    pub fn ports(&self) -> StackPorts {
+        self.ports
+    }
+
+    /// What `cargo xtask up` prints once the stack is ready.
+    pub fn banner(&self) -> String {
+        banner::banner(self)
+    }
+
+    /// `Ok` while every process runs; the first one found exited, with its log, otherwise.
+    pub fn check_running(&mut self) -> Result<()> {
+        for service in [&mut self.collector, &mut self.issuer]
+            .into_iter()
+            .flatten()
+        {
+            service.check_running()?;
+        }
+        if let Some(envoy) = &mut self.envoy {
+            if let Some(status) = envoy.try_exit()? {
+                return Err(Error::ServiceExited {
+                    what: "Envoy".to_owned(),
+                    status,
+                    log_path: self.data_dir.join("envoy/envoy.log"),
+                    log: envoy.log(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops everything, in order: Envoy (its filter flushes audit records), the model
+    /// server, the issuer (its last events go to the collector), the collector.
+    pub fn stop(mut self) -> Result<()> {
+        let mut first_error = None;
+        if let Some(envoy) = self.envoy.take() {
+            if let Err(error) = envoy.shutdown() {
+                first_error.get_or_insert(error);
+            }
+        }
+        drop(self.model.take());
+        for service in [self.issuer.take(), self.collector.take()]
+            .into_iter()
+            .flatten()
+        {
+            if let Err(error) = service.stop() {
+                first_error.get_or_insert(error);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+fn collector_command(
+    jitgate: &Path,
+    data_dir: &Path,
+    ports: StackPorts,
+    credentials: &LocalCredentials,
+) -> Command {
+    let mut command = Command::new(jitgate);
+    command
+        .args(["collector", "serve"])
+        .args(["--listen", &loopback(ports.collector).to_string()])
+        .arg("--data-dir")
+        .arg(data_dir.join("collector"))
+        .arg("--sender-credentials-file")
+        .arg(&credentials.sender_file)
+        .arg("--reviewer-credentials-file")
+        .arg(&credentials.reviewer_file)
+        // A checkpoint soon after records arrive, so an export right after a call verifies.
+        .args(["--checkpoint-interval", "1s"]);
+    command
+}
+
+fn issuer_command(
+    jitgate: &Path,
+    data_dir: &Path,
+    ports: StackPorts,
+    credentials: &LocalCredentials,
+) -> Command {
+    let mut command = Command::new(jitgate);
+    command
+        .args(["issuer", "serve", "--demo"])
+        .args(["--listen", &loopback(ports.issuer).to_string()])
+        .args([
+            "--issuer-url",
+            &format!("http://127.0.0.1:{}", ports.issuer),
+        ])
+        .arg("--data-dir")
+        .arg(data_dir.join("issuer"))
+        .args([
+            "--audit-endpoint",
+            &format!("http://127.0.0.1:{}", ports.collector),
+        ])
+        .arg("--audit-credential-file")
+        .arg(&credentials.sender_file);
+    command
+}
+
+/// Every Wasm VM (one per worker plus the main thread's) has fetched the keys and read the
+/// revocation feed: until then token-bearing requests would get a (correct) 503.
+fn wait_for_gate(envoy: &Envoy) -> Result<()> {
+    let vms = u64::from(ENVOY_WORKERS) + 1;
+    let timeout = Duration::from_secs(20);
+    envoy.wait_for_counter_at_least("jitgate_keys_fetch_ok", &[], vms, timeout)?;
+    envoy.wait_for_counter_at_least("jitgate_revocation_poll_ok", &[], vms, timeout)?;
+    Ok(())
+}
+
+fn absolute(path: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(path).map_err(Error::io(format!("create {}", path.display())))?;
+    std::fs::canonicalize(path).map_err(Error::io(format!("resolve {}", path.display())))
+}
