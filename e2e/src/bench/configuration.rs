@@ -1,0 +1,262 @@
+//! The eight configurations measured side by side: what sits in Envoy's filter chain, which
+//! request the load sends, and whether every request carries a token the gate has not seen.
+//!
+//! All of them share `envoy/bench.template.yaml` (an upstream served by the same Envoy) and differ
+//! only in the filter chain spliced into it from `envoy/bench-filters/`, so a difference in
+//! the figures is the filters' doing.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::bootstrap::{Backends, BootstrapTemplate, FilterModule};
+use crate::envoy::{EnvoyOptions, EnvoySpec};
+use crate::gate::CONFORMANCE_POLICY;
+
+const TEMPLATE: &str = include_str!("../../../envoy/bench.template.yaml");
+const NO_FILTER: &str = include_str!("../../../envoy/bench-filters/none.yaml");
+const JWT_AUTHN_RBAC: &str = include_str!("../../../envoy/bench-filters/jwt-authn-rbac.yaml");
+const WASM: &str = include_str!("../../../envoy/bench-filters/wasm.yaml");
+const TEST_JWKS: &str = include_str!("../../../testdata/jwks.json");
+
+/// `jwt_authn`'s cache, as large as jitgate's default cache, for configuration (2).
+const JWT_CACHE: &str = "                  jwt_cache_config: { jwt_cache_size: 10000 }";
+
+/// The scope the header-scoped route requires: jitgate's `fine-tune-read` rule in
+/// `testdata/policy.json`, and the entry the native RBAC policy looks for.
+const REQUIRED_SCOPE: &str = "training:jobs:read";
+
+/// One request shape for the load generator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BenchRequest {
+    /// HTTP method.
+    pub method: &'static str,
+    /// Request path.
+    pub path: &'static str,
+    /// Body; empty for none.
+    pub body: &'static str,
+}
+
+/// A route whose scope is fixed (`training:jobs:read`): the decision needs only headers.
+const HEADER_SCOPED: BenchRequest = BenchRequest {
+    method: "GET",
+    path: "/v1/fine_tuning/jobs",
+    body: "",
+};
+
+/// A chat completion: jitgate buffers the body and reads `model` to know the scope.
+const BODY_SCOPED: BenchRequest = BenchRequest {
+    method: "POST",
+    path: "/v1/chat/completions",
+    body: r#"{"model":"meta-llama/Llama-3.1-8B-Instruct","messages":[{"role":"user","content":"Say ok."}],"max_tokens":1}"#,
+};
+
+/// A filter chain under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Configuration {
+    /// (1) No auth filter: Envoy's own cost.
+    NoAuth,
+    /// (2) Native `jwt_authn` with its JWT cache, then RBAC requiring the scope.
+    JwtAuthnCached,
+    /// (3) Native `jwt_authn` without cache (its default), then RBAC.
+    JwtAuthnUncached,
+    /// (4) A Wasm filter that does nothing: the price of any Wasm filter.
+    NoopWasm,
+    /// (5) jitgate, audit records streamed to a running `jitgate collector serve`.
+    JitgateAudit,
+    /// (6) jitgate without an audit section.
+    JitgateNoAudit,
+    /// (7) jitgate, every request a token it has not verified recently.
+    JitgateFreshTokens,
+    /// (8) jitgate on a body-scoped route (`/v1/chat/completions`, scope from `model`).
+    JitgateBodyScope,
+}
+
+impl Configuration {
+    /// Every configuration, in the order of the report (and of each round).
+    pub const ALL: [Configuration; 8] = [
+        Configuration::NoAuth,
+        Configuration::JwtAuthnCached,
+        Configuration::JwtAuthnUncached,
+        Configuration::NoopWasm,
+        Configuration::JitgateAudit,
+        Configuration::JitgateNoAudit,
+        Configuration::JitgateFreshTokens,
+        Configuration::JitgateBodyScope,
+    ];
+
+    /// Its number in the issue and the report, 1–8.
+    pub fn number(self) -> usize {
+        match self {
+            Configuration::NoAuth => 1,
+            Configuration::JwtAuthnCached => 2,
+            Configuration::JwtAuthnUncached => 3,
+            Configuration::NoopWasm => 4,
+            Configuration::JitgateAudit => 5,
+            Configuration::JitgateNoAudit => 6,
+            Configuration::JitgateFreshTokens => 7,
+            Configuration::JitgateBodyScope => 8,
+        }
+    }
+
+    /// A short description for the report.
+    pub fn label(self) -> &'static str {
+        match self {
+            Configuration::NoAuth => "no auth filter",
+            Configuration::JwtAuthnCached => "native jwt_authn (JWT cache) + RBAC scope",
+            Configuration::JwtAuthnUncached => "native jwt_authn (no cache) + RBAC scope",
+            Configuration::NoopWasm => "no-op Wasm filter",
+            Configuration::JitgateAudit => "jitgate, audit streaming to the collector",
+            Configuration::JitgateNoAudit => "jitgate, audit off",
+            Configuration::JitgateFreshTokens => "jitgate, a fresh token every request",
+            Configuration::JitgateBodyScope => "jitgate, body-scoped /v1/chat/completions",
+        }
+    }
+
+    /// The request the load sends.
+    pub fn request(self) -> BenchRequest {
+        match self {
+            Configuration::JitgateBodyScope => BODY_SCOPED,
+            _ => HEADER_SCOPED,
+        }
+    }
+
+    /// Whether requests cycle through many distinct tokens instead of repeating one.
+    pub fn fresh_tokens(self) -> bool {
+        self == Configuration::JitgateFreshTokens
+    }
+
+    /// Whether jitgate's filter is in the chain.
+    pub fn is_jitgate(self) -> bool {
+        matches!(
+            self,
+            Configuration::JitgateAudit
+                | Configuration::JitgateNoAudit
+                | Configuration::JitgateFreshTokens
+                | Configuration::JitgateBodyScope
+        )
+    }
+
+    /// Whether audit records stream to the collector.
+    pub fn streams_audit(self) -> bool {
+        self == Configuration::JitgateAudit
+    }
+
+    /// The Envoy to start for it: one worker, the bench template with this filter chain.
+    pub fn spec(
+        self,
+        jitgate_wasm: &Path,
+        noop_wasm: &Path,
+        model_server: SocketAddr,
+        collector: SocketAddr,
+        collector_credential: &str,
+    ) -> EnvoySpec {
+        let quoted = |text: &str| Value::from(text).to_string();
+        let filters = match self {
+            Configuration::NoAuth => NO_FILTER.to_owned(),
+            Configuration::JwtAuthnCached | Configuration::JwtAuthnUncached => JWT_AUTHN_RBAC
+                .replace("{{bench:jwks}}", &quoted(TEST_JWKS.trim()))
+                .replace("{{bench:required_scope}}", &quoted(REQUIRED_SCOPE))
+                .replace(
+                    "{{bench:jwt_cache}}",
+                    if self == Configuration::JwtAuthnCached {
+                        JWT_CACHE
+                    } else {
+                        ""
+                    },
+                ),
+            Configuration::NoopWasm => WASM.replace("{{bench:wasm_name}}", "noop"),
+            _ => WASM.replace("{{bench:wasm_name}}", "jitgate"),
+        };
+        let template = BootstrapTemplate::new(
+            format!(
+                "envoy/bench.template.yaml with configuration ({})",
+                self.number()
+            ),
+            TEMPLATE.replace("{{bench:http_filters}}", filters.trim_end()),
+        );
+        let wasm_path = if self == Configuration::NoopWasm {
+            noop_wasm
+        } else {
+            jitgate_wasm
+        };
+        let audit = self.streams_audit().then_some(collector_credential);
+        EnvoySpec {
+            template,
+            // The template has no issuer cluster: keys are inline.
+            backends: Backends {
+                upstream: model_server,
+                issuer: collector,
+                collector,
+            },
+            filter: FilterModule {
+                wasm_path: wasm_path.to_path_buf(),
+                plugin_configuration: if self.is_jitgate() {
+                    jitgate_configuration(audit).to_string()
+                } else {
+                    "{}".to_owned()
+                },
+            },
+            options: EnvoyOptions {
+                concurrency: 1,
+                // Nothing is logged per request at `warn`, so logging costs none of them.
+                log_level: "warn".to_owned(),
+                ready_timeout: Duration::from_secs(30),
+                ..EnvoyOptions::default()
+            },
+        }
+    }
+}
+
+/// The conformance policy with the TEST-ONLY keys inline (like the native configurations),
+/// the default verification cache, and audit streaming when a collector credential is given.
+pub fn jitgate_configuration(audit_credential: Option<&str>) -> Value {
+    let mut configuration: Value = serde_json::from_str(CONFORMANCE_POLICY).unwrap_or_default();
+    configuration["keys"] =
+        json!({"jwks": serde_json::from_str::<Value>(TEST_JWKS).unwrap_or_default()});
+    if let Some(credential) = audit_credential {
+        configuration["audit"] = json!({"cluster": "collector", "credential": credential});
+    }
+    configuration
+}
+
+#[cfg(test)]
+#[allow(clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::bootstrap::BootstrapValues;
+
+    #[test]
+    fn every_configuration_renders_without_leftover_placeholders() {
+        for configuration in Configuration::ALL {
+            let spec = configuration.spec(
+                Path::new("/x/jitgate.wasm"),
+                Path::new("/x/noop.wasm"),
+                SocketAddr::from(([127, 0, 0, 1], 8000)),
+                SocketAddr::from(([127, 0, 0, 1], 4318)),
+                "sender",
+            );
+            let rendered = spec
+                .template
+                .render(&BootstrapValues::example())
+                .expect("renders");
+            assert!(!rendered.contains("{{"), "{configuration:?}: {rendered}");
+        }
+    }
+
+    #[test]
+    fn only_the_cached_native_configuration_has_a_jwt_cache() {
+        let address = SocketAddr::from(([127, 0, 0, 1], 4318));
+        let has_cache = |configuration: Configuration| {
+            let spec = configuration.spec(Path::new("j"), Path::new("n"), address, address, "s");
+            spec.template
+                .render(&BootstrapValues::example())
+                .expect("renders")
+                .contains("jwt_cache_config")
+        };
+        assert!(has_cache(Configuration::JwtAuthnCached));
+        assert!(!has_cache(Configuration::JwtAuthnUncached));
+    }
+}

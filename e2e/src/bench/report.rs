@@ -1,0 +1,334 @@
+//! The report: a Markdown section with the machine, the method, the throughput table (each
+//! configuration as a ratio to native `jwt_authn` with cache and to the no-op Wasm filter),
+//! the targets from DESIGN.md as met or missed, and the other measurements.
+//!
+//! `docs/benchmarks.md` keeps hand-written analysis around the generated section: only the
+//! text between the two markers is replaced, so a new run never erases why a target is missed.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::bench::configuration::Configuration;
+use crate::bench::error::BenchError;
+use crate::bench::ingest::IngestFigures;
+use crate::bench::machine::Machine;
+use crate::bench::plan::Plan;
+use crate::bench::revocation::{RevocationFigures, POLL_INTERVAL_MS};
+use crate::bench::rounds::{ConfigurationFigures, Throughput};
+
+/// Where the generated section starts.
+pub const BEGIN_MARKER: &str =
+    "<!-- BEGIN cargo xtask bench: generated, replaced by every full run -->";
+/// Where it ends.
+pub const END_MARKER: &str = "<!-- END cargo xtask bench -->";
+
+/// The `.wasm` budget in DESIGN.md.
+const WASM_BUDGET_BYTES: u64 = 400 * 1024;
+
+/// The sizes of the two filter modules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WasmSizes {
+    /// jitgate's filter.
+    pub jitgate: u64,
+    /// The no-op baseline.
+    pub noop: u64,
+}
+
+impl WasmSizes {
+    /// Reads both files' sizes.
+    pub fn read(plan: &Plan) -> Result<WasmSizes, BenchError> {
+        let size = |path: &Path| {
+            std::fs::metadata(path)
+                .map(|metadata| metadata.len())
+                .map_err(BenchError::file(path))
+        };
+        Ok(WasmSizes {
+            jitgate: size(&plan.jitgate_wasm)?,
+            noop: size(&plan.noop_wasm)?,
+        })
+    }
+}
+
+/// Everything one run measured.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// Where.
+    pub machine: Machine,
+    /// How much.
+    pub plan: Plan,
+    /// The eight configurations.
+    pub throughput: Throughput,
+    /// Revoke → refusal.
+    pub revocation: RevocationFigures,
+    /// Collector ingest, when measured.
+    pub ingest: Option<IngestFigures>,
+    /// Module sizes.
+    pub sizes: WasmSizes,
+}
+
+/// One target from DESIGN.md and how the run did against it.
+struct Target {
+    goal: &'static str,
+    measured: String,
+    met: Option<bool>,
+}
+
+impl Report {
+    fn figures(&self, configuration: Configuration) -> Option<&ConfigurationFigures> {
+        self.throughput
+            .figures
+            .iter()
+            .find(|figure| figure.configuration == configuration)
+    }
+
+    /// Requests/s of `a` divided by those of `b`.
+    fn ratio(&self, a: Configuration, b: Configuration) -> Option<f64> {
+        let a = self.figures(a)?.requests_per_second();
+        let b = self.figures(b)?.requests_per_second();
+        (b > 0.0).then(|| a / b)
+    }
+
+    fn targets(&self) -> Vec<Target> {
+        use Configuration::{
+            JitgateAudit, JitgateFreshTokens, JwtAuthnCached, JwtAuthnUncached, NoopWasm,
+        };
+        let ratio_target = |goal, a, b, minimum: f64| {
+            let ratio = self.ratio(a, b);
+            Target {
+                goal,
+                measured: ratio.map_or("—".into(), |r| format!("{r:.2}×")),
+                met: ratio.map(|r| r >= minimum),
+            }
+        };
+        let revocation_p99 = self.revocation.p99();
+        let sqlite = self.ingest.as_ref().and_then(|ingest| {
+            ingest
+                .stores
+                .iter()
+                .find(|(store, _, _)| store == "sqlite")
+                .map(|(_, rate, _)| *rate)
+        });
+        vec![
+            ratio_target("(5) ≥ 1.1× (2)", JitgateAudit, JwtAuthnCached, 1.1),
+            ratio_target("(5) ≥ 0.9× (4)", JitgateAudit, NoopWasm, 0.9),
+            ratio_target("(7) ≥ 0.8× (3)", JitgateFreshTokens, JwtAuthnUncached, 0.8),
+            Target {
+                goal: "revocation p99 ≤ 1 s",
+                measured: revocation_p99.map_or("—".into(), milliseconds),
+                met: revocation_p99.map(|p99| p99 <= Duration::from_secs(1)),
+            },
+            Target {
+                goal: "collector ≥ 100k records/s (SQLite)",
+                measured: sqlite.map_or("not measured".into(), |rate| format!("{rate:.0}/s")),
+                met: sqlite.map(|rate| rate >= 100_000.0),
+            },
+            Target {
+                goal: "filter .wasm ≤ 400 KB",
+                measured: kilobytes(self.sizes.jitgate),
+                met: Some(self.sizes.jitgate <= WASM_BUDGET_BYTES),
+            },
+        ]
+    }
+
+    /// The generated Markdown section, markers included.
+    pub fn to_markdown(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = self.write_markdown(&mut out);
+        out
+    }
+
+    fn write_markdown(&self, out: &mut String) -> std::fmt::Result {
+        let m = &self.machine;
+        let plan = &self.plan;
+        writeln!(out, "{BEGIN_MARKER}")?;
+        writeln!(out, "## Latest full run: {}\n", m.date)?;
+        writeln!(
+            out,
+            "- **Machine:** {} ({} logical cores), {} memory, {}; load average at start {}.",
+            m.cpu, m.cores, m.memory, m.kernel, m.load_average
+        )?;
+        writeln!(
+            out,
+            "- **Versions:** Envoy {}; {}; {}; jitgate at `{}`.",
+            m.envoy, m.wrk, m.rustc, m.commit
+        )?;
+        let pinning = match self.throughput.cores {
+            Some(cores) => format!(
+                "Envoy (`--concurrency 1`, all its threads) pinned to core {} with `taskset`; \
+                 `wrk`, the runner, the collector and the issuer pinned to core {}",
+                cores.envoy, cores.load
+            ),
+            None => "fewer than two cores: nothing pinned".to_owned(),
+        };
+        writeln!(out, "- **Method:** {pinning}. The route answers by itself (`direct_response`, an OpenAI-style body with usage), so no upstream shares either core. `wrk -t1 -c{}` (keep-alive HTTP/1.1, `bench/wrk/request.lua`), {} interleaved rounds of {} s per configuration after {} s of warm-up each; every figure is the median over the rounds. Requests: `GET /v1/fine_tuning/jobs` (scope `training:jobs:read`, header-scoped) for (1)–(7), `POST /v1/chat/completions` with a 107-byte JSON body (scope from `model`) for (8); the same Ed25519 grant token on every request except (7), which cycles through {} distinct tokens (more than jitgate's 10 000-entry cache holds).", plan.connections, plan.rounds, plan.duration.as_secs(), plan.warmup.as_secs(), plan.fresh_tokens)?;
+        writeln!(out, "- **Command:** `cargo xtask bench` (or `just bench`); it prints this section and writes it into this file.\n")?;
+
+        writeln!(
+            out,
+            "| # | configuration | req/s | p50 | p99 | × (2) | × (4) | Envoy RSS | notes |"
+        )?;
+        writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|---|")?;
+        for figure in &self.throughput.figures {
+            let configuration = figure.configuration;
+            let ratio = |base| {
+                self.ratio(configuration, base)
+                    .map_or("—".into(), |r| format!("{r:.2}"))
+            };
+            let mut notes = Vec::new();
+            if let Some((hits, misses)) = figure.cache {
+                let total = hits + misses;
+                if total > 0 {
+                    notes.push(format!(
+                        "cache hits {:.1} %",
+                        hits as f64 * 100.0 / total as f64
+                    ));
+                }
+            }
+            if figure.errors() > 0 {
+                notes.push(format!("{} failed requests", figure.errors()));
+            }
+            writeln!(
+                out,
+                "| {} | {} | {:.0} | {} | {} | {} | {} | {} | {} |",
+                configuration.number(),
+                configuration.label(),
+                figure.requests_per_second(),
+                milliseconds(figure.p50()),
+                milliseconds(figure.p99()),
+                ratio(Configuration::JwtAuthnCached),
+                ratio(Configuration::NoopWasm),
+                figure.rss_kib.map_or("—".into(), |kib| format!(
+                    "{:.1} MiB",
+                    kib as f64 / 1024.0
+                )),
+                notes.join("; ")
+            )?;
+        }
+        writeln!(out, "\nPer-round requests/s (in round order):\n")?;
+        for figure in &self.throughput.figures {
+            let rounds: Vec<String> = figure
+                .rounds
+                .iter()
+                .map(|round| format!("{:.0}", round.requests_per_second()))
+                .collect();
+            writeln!(
+                out,
+                "- ({}) {}",
+                figure.configuration.number(),
+                rounds.join(", ")
+            )?;
+        }
+
+        writeln!(out, "\n### Targets (DESIGN.md; reported, never asserted)\n")?;
+        writeln!(out, "| target | measured | |")?;
+        writeln!(out, "|---|---:|---|")?;
+        for target in self.targets() {
+            let verdict = match target.met {
+                Some(true) => "met",
+                Some(false) => "**missed** (see below)",
+                None => "not measured",
+            };
+            writeln!(out, "| {} | {} | {verdict} |", target.goal, target.measured)?;
+        }
+
+        writeln!(out, "\n### Other measurements\n")?;
+        let r = &self.revocation;
+        writeln!(
+            out,
+            "- **Revocation latency** (real issuer in-process, filter polling the feed every {POLL_INTERVAL_MS} ms, the default; revoke call → first `401 revoked`, calls 2 ms apart): p50 {}, p99 {}, max {} over {} trials.",
+            r.p50().map_or("—".into(), milliseconds),
+            r.p99().map_or("—".into(), milliseconds),
+            r.max().map_or("—".into(), milliseconds),
+            r.latencies.len()
+        )?;
+        match &self.ingest {
+            Some(ingest) => {
+                for (_, _, line) in &ingest.stores {
+                    writeln!(
+                        out,
+                        "- **Collector ingest** (`ingest_bench`, release): {line}."
+                    )?;
+                }
+                if let Some(reason) = &ingest.postgres_skipped {
+                    writeln!(
+                        out,
+                        "- **Collector ingest, PostgreSQL:** not measured ({reason})."
+                    )?;
+                }
+            }
+            None => writeln!(out, "- **Collector ingest:** not measured in this run.")?,
+        }
+        writeln!(
+            out,
+            "- **Filter size:** jitgate {} ({} bytes); the no-op filter {} ({} bytes).",
+            kilobytes(self.sizes.jitgate),
+            self.sizes.jitgate,
+            kilobytes(self.sizes.noop),
+            self.sizes.noop
+        )?;
+        writeln!(out, "- **Envoy memory:** resident set (`VmRSS`) of each configuration's Envoy after its rounds, in the table above.")?;
+        writeln!(out, "{END_MARKER}")?;
+        Ok(())
+    }
+
+    /// Puts the generated section into `path`, replacing the previous one and keeping the
+    /// hand-written text around it; a file without markers gets the section appended.
+    pub fn write_into(&self, path: &Path) -> Result<(), BenchError> {
+        let section = self.to_markdown();
+        let existing = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(error) => return Err(BenchError::file(path)(error)),
+        };
+        let updated = replace_section(&existing, &section);
+        std::fs::write(path, updated).map_err(BenchError::file(path))
+    }
+}
+
+/// `text` with the part from [`BEGIN_MARKER`] to [`END_MARKER`] replaced by `section` (which
+/// carries both markers), or with `section` appended when there are no markers.
+fn replace_section(text: &str, section: &str) -> String {
+    let start = text.find(BEGIN_MARKER);
+    let end = text.find(END_MARKER).map(|index| index + END_MARKER.len());
+    match (start, end) {
+        (Some(start), Some(end)) if start < end => {
+            let rest = text[end..].strip_prefix('\n').unwrap_or(&text[end..]);
+            format!("{}{section}{rest}", &text[..start])
+        }
+        _ if text.is_empty() => section.to_owned(),
+        _ => format!("{}\n\n{section}", text.trim_end()),
+    }
+}
+
+fn milliseconds(duration: Duration) -> String {
+    format!("{:.2} ms", duration.as_secs_f64() * 1e3)
+}
+
+fn kilobytes(bytes: u64) -> String {
+    format!("{:.1} KB", bytes as f64 / 1024.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_section_replaces_only_the_old_one() {
+        let old =
+            format!("# Title\n\nintro\n\n{BEGIN_MARKER}\nold\n{END_MARKER}\n\n## Analysis\nkept\n");
+        let new = format!("{BEGIN_MARKER}\nnew\n{END_MARKER}\n");
+        assert_eq!(
+            replace_section(&old, &new),
+            format!("# Title\n\nintro\n\n{BEGIN_MARKER}\nnew\n{END_MARKER}\n\n## Analysis\nkept\n")
+        );
+    }
+
+    #[test]
+    fn a_file_without_markers_gets_the_section_appended() {
+        let new = format!("{BEGIN_MARKER}\nnew\n{END_MARKER}\n");
+        assert_eq!(replace_section("", &new), new);
+        assert_eq!(replace_section("# T\n", &new), format!("# T\n\n{new}"));
+    }
+}
