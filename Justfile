@@ -12,6 +12,10 @@ setup:
 build:
     cargo xtask build
 
+# The whole local stack on loopback (issuer, collector, stub model server, Envoy + filter), until Ctrl-C.
+up *FLAGS:
+    cargo xtask up {{FLAGS}}
+
 # Run everything CI runs.
 test:
     cargo xtask test

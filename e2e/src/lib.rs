@@ -33,6 +33,7 @@ pub mod stub;
 pub mod tokens;
 pub mod validate;
 pub mod wait;
+pub mod walkthrough;
 
 pub use bootstrap::{Backends, BootstrapTemplate, BootstrapValues, FilterModule};
 pub use client::http_client;

@@ -42,6 +42,8 @@ pub fn run(root: &Path) -> Result<Tools, Error> {
         node(&tools_dir)
     })?;
     let wasm_test_runner = wasm_bindgen_cli(root, &tools_dir)?;
+    // The README walkthrough (and its test) calls the gateway with the official SDK.
+    let openai = crate::openai::ensure(&tools_dir)?;
     step(
         &format!("debian packages {}", crate::system::PACKAGES.join(" ")),
         || crate::system::ensure_packages().map(|note| Done { value: (), note }),
@@ -55,7 +57,9 @@ pub fn run(root: &Path) -> Result<Tools, Error> {
         elapsed::human(started.elapsed()),
         tools_dir.display()
     );
-    Ok(Tools::new(envoy, node_dir, wasm_test_runner).with_database_url(database_url))
+    Ok(Tools::new(envoy, node_dir, wasm_test_runner)
+        .with_database_url(database_url)
+        .with_openai(openai))
 }
 
 /// What a setup step found: the value later steps need and a note for its status line.

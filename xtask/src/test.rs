@@ -109,6 +109,11 @@ fn steps(pipeline: &mut Pipeline, root: &Path) -> Result<(), Stopped> {
             .env("JITGATE_ENVOY", tools.envoy())
             .env("JITGATE_FILTER_WASM", &filter_wasm)
             .env("JITGATE_BIN", &jitgate)
+            // The README walkthrough test runs its `openai` client step for real.
+            .env(
+                "JITGATE_OPENAI_PYTHONPATH",
+                tools.openai_dir().unwrap_or(Path::new("")),
+            )
             .run()
     })?;
     Ok(())

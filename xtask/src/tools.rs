@@ -19,6 +19,7 @@ pub struct Tools {
     node_dir: PathBuf,
     wasm_test_runner: WasmTestRunner,
     database_url: Option<String>,
+    openai_dir: Option<PathBuf>,
 }
 
 /// Whether the wasm tests can run, and with what.
@@ -38,7 +39,19 @@ impl Tools {
             node_dir,
             wasm_test_runner,
             database_url: None,
+            openai_dir: None,
         }
+    }
+
+    /// The same tools with the `openai` Python package in `dir`.
+    pub fn with_openai(mut self, dir: PathBuf) -> Self {
+        self.openai_dir = Some(dir);
+        self
+    }
+
+    /// The folder holding the `openai` Python package (for `PYTHONPATH`), if installed.
+    pub fn openai_dir(&self) -> Option<&Path> {
+        self.openai_dir.as_deref()
     }
 
     /// The same tools with a PostgreSQL server for tests.

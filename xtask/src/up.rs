@@ -17,25 +17,34 @@ use crate::workspace::Workspace;
 /// Sets up, builds, then runs the stack with `args` (its own flags, e.g. `--gateway-port`).
 pub fn run(root: &Path, args: &[String]) -> Result<(), Error> {
     let tools = setup::run(root)?;
-    let tools_dir = crate::paths::tools_dir(root)?;
-    let openai = crate::openai::ensure(&tools_dir)?;
     let workspace = Workspace::load(root)?;
     let filter_wasm = build::filter_wasm(&workspace)?;
     Cmd::cargo()
-        .args(["build", "-p", "jitgate", "-p", "jitgate-e2e", "--bin", "jitgate"])
+        .args([
+            "build",
+            "-p",
+            "jitgate",
+            "-p",
+            "jitgate-e2e",
+            "--bin",
+            "jitgate",
+        ])
         .args(["--bin", "jitgate-stack"])
         .current_dir(root)
         .run()?;
     let debug = workspace.target_dir().join("debug");
     let runner = debug.join("jitgate-stack");
     // Only returns if the exec failed.
-    let error = Command::new(&runner)
+    let mut command = Command::new(&runner);
+    if let Some(openai) = tools.openai_dir() {
+        command.env("JITGATE_OPENAI_PYTHONPATH", openai);
+    }
+    let error = command
         .args(args)
         .current_dir(root)
         .env("JITGATE_ENVOY", tools.envoy())
         .env("JITGATE_FILTER_WASM", &filter_wasm)
         .env("JITGATE_BIN", debug.join("jitgate"))
-        .env("JITGATE_OPENAI_PYTHONPATH", &openai)
         .exec();
     Err(Error::io(&runner)(error))
 }

@@ -11,6 +11,9 @@ use crate::stack::EXAMPLE_PLUGIN_CONFIGURATION;
 /// quarter of a second, well inside the one second the walkthrough waits.
 pub const REVOCATION_INTERVAL_MS: u64 = 250;
 
+/// How long an audit record may wait in the filter before its batch is sent.
+pub const AUDIT_FLUSH_INTERVAL_MS: u64 = 250;
+
 /// The plugin configuration for a stack whose issuer signs tokens as `issuer_url`.
 pub fn plugin_configuration(
     issuer_url: &str,
@@ -33,6 +36,9 @@ pub fn plugin_configuration(
     });
     configuration["audit"]["credential"] = json!(collector_sender_credential);
     configuration["audit"]["service_name"] = json!("jitgate-gateway-local");
+    // Records reach the collector a quarter of a second after the call, so an export taken
+    // right after a walkthrough step already holds it.
+    configuration["audit"]["flush_interval_ms"] = json!(AUDIT_FLUSH_INTERVAL_MS);
     Ok(configuration)
 }
 

@@ -203,6 +203,29 @@ impl DevStack {
         Ok(())
     }
 
+    /// Waits until the gate has shipped an audit record for every request Envoy completed
+    /// (within `timeout`), so an export taken now holds every call made so far.
+    pub fn wait_until_audited(&self, timeout: Duration) -> Result<()> {
+        let Some(envoy) = &self.envoy else {
+            return Ok(());
+        };
+        crate::wait::wait_until(
+            "the gate's audit records to reach the collector",
+            timeout,
+            || {
+                let stats = envoy.stats()?;
+                let completed = stats
+                    .counter(
+                        "envoy_http_downstream_rq_completed",
+                        &[("envoy_http_conn_manager_prefix", "ingress_http")],
+                    )
+                    .unwrap_or(0);
+                let shipped = stats.counter("jitgate_audit_sent", &[]).unwrap_or(0);
+                Ok((shipped >= completed).then_some(()))
+            },
+        )
+    }
+
     /// Stops everything, in order: Envoy (its filter flushes audit records), the model
     /// server, the issuer (its last events go to the collector), the collector.
     pub fn stop(mut self) -> Result<()> {
