@@ -23,3 +23,7 @@ test:
 # Regenerate the conformance vectors in testdata/vectors/.
 vectors:
     cargo xtask vectors
+
+# Benchmarks beside Envoy's native filters; writes docs/benchmarks.md (about 10 minutes).
+bench:
+    cargo xtask bench

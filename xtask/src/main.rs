@@ -4,6 +4,7 @@
 //! Deliberately std-only and small so it compiles in seconds on a fresh clone. Each command is
 //! a module; this file only reads the command line and reports errors.
 
+mod bench;
 mod build;
 mod command;
 mod elapsed;
@@ -36,7 +37,9 @@ commands:
   up [options]     the whole local stack on loopback (issuer, collector, stub model server,
                    Envoy with the filter) until Ctrl-C
   test             everything CI runs: fmt, clippy, native tests, vectors up to date,
-                   wasm tests, release filter .wasm, e2e tests through Envoy
+                   wasm tests, release filter .wasm, e2e tests through Envoy, bench smoke
+  bench            jitgate beside Envoy's native jwt_authn + RBAC and a no-op Wasm filter,
+                   revocation latency, collector ingest; writes docs/benchmarks.md (~10 min)
   vectors          regenerate testdata/vectors/*.json from the test keys
   vectors --check  only check that testdata/vectors is up to date
   help             show this text
@@ -49,6 +52,7 @@ enum Task {
     Setup,
     Build,
     Test,
+    Bench,
     Up(Vec<String>),
     Vectors(vectors::Mode),
     Help,
@@ -82,12 +86,13 @@ fn parse(args: &[String]) -> Result<Task, Error> {
         ("setup", []) => Task::Setup,
         ("build", []) => Task::Build,
         ("test", []) => Task::Test,
+        ("bench", []) => Task::Bench,
         // The stack runner parses its own flags and prints its own usage.
         ("up", flags) => Task::Up(flags.iter().map(|flag| (*flag).to_owned()).collect()),
         ("vectors", []) => Task::Vectors(vectors::Mode::Write),
         ("vectors", ["--check"]) => Task::Vectors(vectors::Mode::Check),
         ("help" | "--help" | "-h", []) => Task::Help,
-        ("setup" | "build" | "test" | "vectors" | "help", _) => {
+        ("setup" | "build" | "test" | "bench" | "vectors" | "help", _) => {
             return Err(Error::Usage(format!(
                 "unexpected arguments to `{command}`: {}",
                 rest.join(" ")
@@ -104,6 +109,7 @@ fn run(task: Task) -> Result<(), Error> {
         Task::Setup => setup::run(&root).map(drop),
         Task::Build => build::run(&root),
         Task::Test => test::run(&root),
+        Task::Bench => bench::run(&root),
         Task::Up(flags) => up::run(&root, &flags),
         Task::Vectors(mode) => vectors::run(&Workspace::load(&root)?, mode),
         Task::Help => {
@@ -126,6 +132,7 @@ mod tests {
         assert!(matches!(parsed(&["setup"]), Ok(Task::Setup)));
         assert!(matches!(parsed(&["build"]), Ok(Task::Build)));
         assert!(matches!(parsed(&["test"]), Ok(Task::Test)));
+        assert!(matches!(parsed(&["bench"]), Ok(Task::Bench)));
         assert!(matches!(parsed(&["--help"]), Ok(Task::Help)));
         assert!(matches!(
             parsed(&["vectors", "--check"]),
@@ -135,7 +142,7 @@ mod tests {
 
     #[test]
     fn unknown_commands_and_stray_arguments_are_usage_errors() {
-        for args in [&["bench"][..], &["build", "--fast"], &[]] {
+        for args in [&["bench", "--fast"][..], &["build", "--fast"], &["benchmark"], &[]] {
             let error = parsed(args).err();
             assert_eq!(error.map(|error| error.exit_code()), Some(2), "{args:?}");
         }

@@ -7,8 +7,9 @@ use std::time::Instant;
 use crate::command::Cmd;
 use crate::error::Error;
 
-/// The Debian packages `cargo xtask test` needs.
-pub const PACKAGES: [&str; 3] = ["postgresql", "chromium", "curl"];
+/// The Debian packages `cargo xtask test` and `cargo xtask bench` need.
+// `wrk` makes the benchmarks' load; `nghttp2-client` brings `h2load`, for HTTP/2 load by hand.
+pub const PACKAGES: [&str; 5] = ["postgresql", "chromium", "curl", "wrk", "nghttp2-client"];
 
 /// Which of `packages` are installed already, as `(missing, summary)`.
 fn missing(packages: &[&str]) -> Vec<String> {

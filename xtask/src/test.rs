@@ -1,6 +1,7 @@
 //! `cargo xtask test`: everything CI checks, in the order that fails fastest — setup, format,
 //! lints, native tests, conformance vectors up to date, the same tests inside WebAssembly,
-//! the release filter module, and the end-to-end tests through a real Envoy.
+//! the release filter module, the end-to-end tests through a real Envoy, and a short smoke
+//! run of the benchmarks.
 //!
 //! This is the one test command: the README names it and `.ci/run` calls it. It must never
 //! skip a step silently: a step that cannot run yet says why, in the log and the summary.
@@ -25,6 +26,7 @@ const STEPS: &[&str] = &[
     "wasm tests",
     "filter wasm",
     "e2e tests",
+    "bench smoke",
 ];
 
 /// The end-to-end tests, which need a real Envoy and the built filter.
@@ -115,6 +117,12 @@ fn steps(pipeline: &mut Pipeline, root: &Path) -> Result<(), Stopped> {
                 tools.openai_dir().unwrap_or(Path::new("")),
             )
             .run()
+    })?;
+
+    // Every benchmark configuration for a second, statuses checked, no speed judged: the
+    // harness behind `cargo xtask bench` cannot break unnoticed.
+    pipeline.step("bench smoke", || {
+        crate::bench::smoke(&workspace, &tools, &filter_wasm)
     })?;
     Ok(())
 }
