@@ -142,7 +142,12 @@ mod tests {
 
     #[test]
     fn unknown_commands_and_stray_arguments_are_usage_errors() {
-        for args in [&["bench", "--fast"][..], &["build", "--fast"], &["benchmark"], &[]] {
+        for args in [
+            &["bench", "--fast"][..],
+            &["build", "--fast"],
+            &["benchmark"],
+            &[],
+        ] {
             let error = parsed(args).err();
             assert_eq!(error.map(|error| error.exit_code()), Some(2), "{args:?}");
         }
