@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use crate::rate_limit::{RateLimit, RateLimits};
+
 /// How to run the issuer.
 #[derive(Debug, Clone, Args)]
 pub struct ServeConfig {
@@ -84,6 +86,18 @@ pub struct ServeConfig {
     /// File holding the collector's sender credential.
     #[arg(long, env = "JITGATE_AUDIT_CREDENTIAL_FILE")]
     pub audit_credential_file: Option<std::path::PathBuf>,
+    /// Requests one identity may create back to back (0: no limit). Per replica.
+    #[arg(long, env = "JITGATE_REQUEST_BURST", default_value_t = RateLimits::default().create_request.burst)]
+    pub request_burst: u32,
+    /// Requests one identity regains per hour once the burst is spent.
+    #[arg(long, env = "JITGATE_REQUESTS_PER_HOUR", default_value_t = RateLimits::default().create_request.per_hour)]
+    pub requests_per_hour: u32,
+    /// Tokens one identity may mint back to back (0: no limit). Per replica.
+    #[arg(long, env = "JITGATE_TOKEN_BURST", default_value_t = RateLimits::default().mint_token.burst)]
+    pub token_burst: u32,
+    /// Tokens one identity regains per hour once the burst is spent.
+    #[arg(long, env = "JITGATE_TOKENS_PER_HOUR", default_value_t = RateLimits::default().mint_token.per_hour)]
+    pub tokens_per_hour: u32,
     /// Local demo: the example policy, demo identities (jgt_demo_<name>) and a demo
     /// data-plane credential. Refused on anything but a loopback address.
     #[arg(long)]
@@ -118,7 +132,25 @@ impl ServeConfig {
             pending_ttl: "24h".into(),
             audit_endpoint: None,
             audit_credential_file: None,
+            request_burst: RateLimits::default().create_request.burst,
+            requests_per_hour: RateLimits::default().create_request.per_hour,
+            token_burst: RateLimits::default().mint_token.burst,
+            tokens_per_hour: RateLimits::default().mint_token.per_hour,
             demo: true,
+        }
+    }
+
+    /// The rate limits these flags set.
+    pub fn rate_limits(&self) -> RateLimits {
+        RateLimits {
+            create_request: RateLimit {
+                burst: self.request_burst,
+                per_hour: self.requests_per_hour,
+            },
+            mint_token: RateLimit {
+                burst: self.token_burst,
+                per_hour: self.tokens_per_hour,
+            },
         }
     }
 }

@@ -36,6 +36,14 @@ pub enum Error {
     /// The thing exists but is in a state that does not allow this.
     #[error("{0}")]
     Conflict(String),
+    /// Too many calls of one kind from one identity; try again after the given seconds.
+    #[error("too many {what} from you; try again in {retry_after_seconds} s")]
+    RateLimited {
+        /// What was limited, e.g. "token mints".
+        what: &'static str,
+        /// Whole seconds until the next call is allowed (the `Retry-After` value).
+        retry_after_seconds: u64,
+    },
     /// A policy file failed to load or validate; the old policy stays in force.
     #[error("{0}")]
     Policy(String),
@@ -83,6 +91,7 @@ impl Error {
             Error::BadRequest(_) | Error::Policy(_) => StatusCode::BAD_REQUEST,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Config(_)
             | Error::Database(_)
             | Error::Migration(_)
@@ -102,6 +111,7 @@ impl Error {
             Error::BadRequest(_) => "invalid_request",
             Error::NotFound(_) => "not_found",
             Error::Conflict(_) => "conflict",
+            Error::RateLimited { .. } => "rate_limited",
             Error::Policy(_) => "invalid_policy",
             _ => "internal_error",
         }
@@ -120,6 +130,13 @@ impl Error {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = self.status_code();
+        let retry_after = match &self {
+            Error::RateLimited {
+                retry_after_seconds,
+                ..
+            } => Some(*retry_after_seconds),
+            _ => None,
+        };
         if status.is_server_error() {
             tracing::error!(error = %self, "request failed");
         }
@@ -130,6 +147,11 @@ impl IntoResponse for Error {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"jitgate\""),
             );
+        }
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

@@ -14,6 +14,7 @@ pub mod identity;
 pub mod ids;
 pub mod keys;
 pub mod policy;
+pub mod rate_limit;
 pub mod requests;
 pub mod routes;
 pub mod serve;

@@ -15,6 +15,7 @@ use crate::identity::oidc::{JwksSource, OidcSettings, OidcVerifier};
 use crate::identity::Authenticator;
 use crate::keys::KeyRing;
 use crate::policy::{PolicyEngine, PolicySource, BUILTIN_SCHEMA, EXAMPLE_POLICY};
+use crate::rate_limit::RateLimiter;
 use crate::requests::duration::parse_duration;
 use crate::service::expiry::expire_due;
 use crate::state::{AppState, Settings, Shared};
@@ -136,6 +137,7 @@ pub async fn build_state(config: &ServeConfig) -> Result<AppState> {
         clock: Arc::new(SystemClock),
         settings,
         events,
+        rate_limiter: RateLimiter::new(config.rate_limits()),
     }))
 }
 

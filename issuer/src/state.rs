@@ -8,6 +8,7 @@ use crate::identity::data_plane::DataPlaneCredential;
 use crate::identity::Authenticator;
 use crate::keys::KeyRing;
 use crate::policy::PolicyEngine;
+use crate::rate_limit::RateLimiter;
 use crate::store::Store;
 
 /// Issuer-wide settings.
@@ -61,6 +62,8 @@ pub struct Shared {
     pub settings: Settings,
     /// Issuer audit events for the collector.
     pub events: EventSink,
+    /// Per-identity limits on request creation and token minting (this replica's buckets).
+    pub rate_limiter: RateLimiter,
 }
 
 impl std::ops::Deref for AppState {

@@ -6,6 +6,7 @@ use crate::events::{Call, IssuerEvent};
 use crate::identity::Subject;
 use crate::ids;
 use crate::policy::AccessFacts;
+use crate::rate_limit::LimitedAction;
 use crate::requests::new::validate;
 use crate::requests::{AccessRequest, State, ValidRequest};
 use crate::state::AppState;
@@ -13,6 +14,11 @@ use crate::store::requests;
 
 /// Creates a request from a JSON body for `subject`.
 pub async fn submit(state: &AppState, subject: &Subject, body: &[u8]) -> Result<AccessRequest> {
+    // Every attempt counts, valid or not: a loop sending junk is stopped as fast as one
+    // sending requests.
+    state
+        .rate_limiter
+        .take(LimitedAction::CreateRequest, &subject.id, state.now())?;
     let valid = validate(body, state.settings.max_duration)?;
     let facts = facts_for_new(subject, &valid);
     let assessment = state.policy.current().assess(&facts)?;

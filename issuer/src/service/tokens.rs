@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::events::{Call, IssuerEvent};
 use crate::identity::Subject;
 use crate::ids;
+use crate::rate_limit::LimitedAction;
 use crate::requests::State;
 use crate::state::AppState;
 use crate::store::tokens::{self, MintedToken};
@@ -35,6 +36,10 @@ pub struct IssuedToken {
 
 /// Mints a token of grant `id` for `subject`.
 pub async fn mint_token(state: &AppState, subject: &Subject, id: &str) -> Result<IssuedToken> {
+    // Counted per identity across all its grants, before any lookup: refusals count too.
+    state
+        .rate_limiter
+        .take(LimitedAction::MintToken, &subject.id, state.now())?;
     super::expiry::expire_due(state).await?;
     let grant = visible(state, subject, id).await?;
     if grant.requester != subject.id {

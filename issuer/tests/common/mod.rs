@@ -14,6 +14,7 @@ use jitgate_issuer::identity::data_plane::DataPlaneCredential;
 use jitgate_issuer::identity::Authenticator;
 use jitgate_issuer::keys::KeyRing;
 use jitgate_issuer::policy::{PolicyEngine, BUILTIN_SCHEMA, EXAMPLE_POLICY};
+use jitgate_issuer::rate_limit::{RateLimiter, RateLimits};
 use jitgate_issuer::store::Store;
 use jitgate_issuer::{app, AppState, Settings, Shared};
 use serde_json::Value;
@@ -103,7 +104,7 @@ impl TestIssuer {
         keys: &std::path::Path,
         policy: Option<PolicyEngine>,
     ) -> TestIssuer {
-        TestIssuer::build_full(dir, url, database, keys, policy, None).await
+        TestIssuer::build_full(dir, url, database, keys, policy, None, None).await
     }
 
     /// An issuer on a fresh SQLite file that sends audit events to `events`.
@@ -111,7 +112,15 @@ impl TestIssuer {
         let dir = tempfile::tempdir().unwrap();
         let url = Store::sqlite_url(dir.path());
         let keys = dir.path().join("keys");
-        TestIssuer::build_full(dir, &url, None, &keys, None, Some(events)).await
+        TestIssuer::build_full(dir, &url, None, &keys, None, Some(events), None).await
+    }
+
+    /// An issuer on a fresh SQLite file enforcing these rate limits.
+    pub async fn sqlite_with_rate_limits(limits: RateLimits) -> TestIssuer {
+        let dir = tempfile::tempdir().unwrap();
+        let url = Store::sqlite_url(dir.path());
+        let keys = dir.path().join("keys");
+        TestIssuer::build_full(dir, &url, None, &keys, None, None, Some(limits)).await
     }
 
     async fn build_full(
@@ -121,6 +130,7 @@ impl TestIssuer {
         keys: &std::path::Path,
         policy: Option<PolicyEngine>,
         events: Option<jitgate_issuer::events::EventSink>,
+        rate_limits: Option<RateLimits>,
     ) -> TestIssuer {
         let clock = ManualClock::new(START);
         let store = Store::connect(url).await.unwrap();
@@ -141,6 +151,7 @@ impl TestIssuer {
                 pending_ttl: 86400,
             },
             events: events.unwrap_or_else(jitgate_issuer::events::EventSink::disabled),
+            rate_limiter: RateLimiter::new(rate_limits.unwrap_or_default()),
         });
         let router = app(state.clone());
         TestIssuer {

@@ -1,0 +1,217 @@
+//! The authorization matrix: every endpoint that reads or changes one request or grant ×
+//! every role × the caller's own request or someone else's. `api.rs` holds the endpoint ×
+//! role table on one requester's requests and skips the cells that change state; here every
+//! cell runs on a fresh request, so the state-changing ones are checked too, and every
+//! refusal is checked to have changed nothing.
+//!
+//! Roles (demo identities): the requester kind (alice, ml-eng), a reviewer of training and
+//! inference requests (bob, ml-leads), an admin who also reviews (root), a service account
+//! (ci-bot, ml-eng), a person who reviews none of these (dana, data-stewards), and nobody.
+//! "Someone else's" is always erin's (ml-eng), whom none of them is.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use axum::http::Method;
+use common::{ask, TestIssuer, SMALL_MODEL, TRAINING};
+use jitgate_issuer::rate_limit::{RateLimit, RateLimits};
+use serde_json::{json, Value};
+
+/// What a cell acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    /// A pending training request (one ml-leads approval needed).
+    Pending,
+    /// An active, auto-approved inference grant.
+    Grant,
+}
+
+/// One endpoint.
+#[derive(Debug, Clone, Copy)]
+struct Endpoint {
+    method: &'static str,
+    /// `{id}` is replaced by the target's id.
+    path: &'static str,
+    target: Target,
+    /// The state the target is in after a successful call.
+    changes_to: Option<&'static str>,
+}
+
+const ENDPOINTS: [Endpoint; 8] = [
+    Endpoint {
+        method: "GET",
+        path: "/v1/requests/{id}",
+        target: Target::Pending,
+        changes_to: None,
+    },
+    Endpoint {
+        method: "POST",
+        path: "/v1/requests/{id}/approve",
+        target: Target::Pending,
+        changes_to: Some("active"),
+    },
+    Endpoint {
+        method: "POST",
+        path: "/v1/requests/{id}/deny",
+        target: Target::Pending,
+        changes_to: Some("denied"),
+    },
+    Endpoint {
+        method: "POST",
+        path: "/v1/requests/{id}/cancel",
+        target: Target::Pending,
+        changes_to: Some("cancelled"),
+    },
+    Endpoint {
+        method: "GET",
+        path: "/v1/requests/{id}",
+        target: Target::Grant,
+        changes_to: None,
+    },
+    Endpoint {
+        method: "POST",
+        path: "/v1/grants/{id}/token",
+        target: Target::Grant,
+        changes_to: None,
+    },
+    Endpoint {
+        method: "POST",
+        path: "/v1/grants/{id}/revoke",
+        target: Target::Grant,
+        changes_to: Some("revoked"),
+    },
+    Endpoint {
+        method: "POST",
+        path: "/v1/requests/{id}/cancel",
+        target: Target::Grant,
+        changes_to: None,
+    },
+];
+
+/// The roles, in the column order of [`EXPECTED`]. `dana` and nobody have no "own".
+const ROLES: [Option<&str>; 6] = [
+    None,
+    Some("alice"),
+    Some("bob"),
+    Some("root"),
+    Some("ci-bot"),
+    Some("dana"),
+];
+
+/// Per endpoint (rows as in [`ENDPOINTS`]) and role (columns as in [`ROLES`]): the status on
+/// the caller's own target, then on erin's. 0: not applicable (no own requests).
+///
+/// Why, in short: strangers get 404 (nothing is visible to them, not even existence);
+/// reviewers see and review others' requests but never their own (403 `self_review`), and
+/// never cancel, mint for or otherwise act as the requester (403); only the requester cancels
+/// and mints; requester, reviewers and admins revoke; an active grant cannot be cancelled
+/// (409), only revoked.
+#[rustfmt::skip]
+const EXPECTED: [[(u16, u16); 6]; 8] = [
+    //  nobody      alice       bob         root        ci-bot      dana
+    [(0, 401), (200, 404), (200, 200), (200, 200), (200, 404), (0, 404)], // show pending
+    [(0, 401), (403, 404), (403, 200), (403, 200), (403, 404), (0, 404)], // approve
+    [(0, 401), (403, 404), (403, 200), (403, 200), (403, 404), (0, 404)], // deny
+    [(0, 401), (200, 404), (200, 403), (200, 403), (200, 404), (0, 404)], // cancel pending
+    [(0, 401), (200, 404), (200, 200), (200, 200), (200, 404), (0, 404)], // show grant
+    [(0, 401), (200, 404), (200, 403), (200, 403), (200, 404), (0, 404)], // mint a token
+    [(0, 401), (200, 404), (200, 200), (200, 200), (200, 404), (0, 404)], // revoke
+    [(0, 401), (409, 404), (409, 403), (409, 403), (409, 404), (0, 404)], // cancel a grant
+];
+
+async fn fresh_target(issuer: &TestIssuer, owner: &str, target: Target) -> String {
+    let scope = match target {
+        Target::Pending => TRAINING,
+        Target::Grant => SMALL_MODEL,
+    };
+    let created = issuer.request(owner, ask(&[scope], "2h", "matrix")).await;
+    let expected_state = match target {
+        Target::Pending => "pending",
+        Target::Grant => "active",
+    };
+    assert_eq!(created["state"], expected_state, "{owner}: {created}");
+    created["id"].as_str().unwrap().to_owned()
+}
+
+/// The target as its owner sees it: state and number of history steps.
+async fn snapshot(issuer: &TestIssuer, owner: &str, id: &str) -> (Value, usize) {
+    let shown = issuer.get(&format!("/v1/requests/{id}"), Some(owner)).await;
+    (
+        shown.body["state"].clone(),
+        shown.body["history"].as_array().map_or(0, Vec::len),
+    )
+}
+
+fn body_for(path: &str) -> Option<Value> {
+    match path.rsplit('/').next() {
+        Some("deny") => Some(json!({"comment": "matrix"})),
+        Some("approve" | "cancel" | "revoke") => Some(json!({})),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn every_endpoint_role_and_ownership_answers_as_specified_and_refusals_change_nothing() {
+    // The matrix creates dozens of requests as one identity with the clock standing still:
+    // rate limits are tested on their own (`rate_limits.rs`).
+    let unlimited = RateLimit {
+        burst: 0,
+        per_hour: 0,
+    };
+    let issuer = TestIssuer::sqlite_with_rate_limits(RateLimits {
+        create_request: unlimited,
+        mint_token: unlimited,
+    })
+    .await;
+    let mut failures = Vec::new();
+    let mut cells = 0;
+    for (endpoint, row) in ENDPOINTS.iter().zip(EXPECTED) {
+        for (role, (own_status, others_status)) in ROLES.iter().zip(row) {
+            for (owner, status) in [(*role, own_status), (Some("erin"), others_status)] {
+                let Some(owner) = owner else { continue };
+                if status == 0 {
+                    continue;
+                }
+                cells += 1;
+                let id = fresh_target(&issuer, owner, endpoint.target).await;
+                let before = snapshot(&issuer, owner, &id).await;
+                let path = endpoint.path.replace("{id}", &id);
+                let method = Method::from_bytes(endpoint.method.as_bytes()).unwrap();
+                let answer = issuer.call(method, &path, *role, body_for(&path)).await;
+                let after = snapshot(&issuer, owner, &id).await;
+                let whose = if owner == "erin" { "erin's" } else { "own" };
+                let cell = format!(
+                    "{} {} as {role:?} on {whose}",
+                    endpoint.method, endpoint.path
+                );
+                if answer.status.as_u16() != status {
+                    failures.push(format!(
+                        "{cell}: expected {status}, got {}: {}",
+                        answer.status, answer.text
+                    ));
+                    continue;
+                }
+                let changed = before != after;
+                let should_change = status == 200 && endpoint.changes_to.is_some();
+                if changed != should_change {
+                    failures.push(format!("{cell}: state {before:?} -> {after:?}"));
+                }
+                if let (true, Some(state)) = (should_change, endpoint.changes_to) {
+                    if after.0 != state {
+                        failures.push(format!("{cell}: ended {:?}, expected {state}", after.0));
+                    }
+                }
+                if status != 200 && answer.body.get("token").is_some() {
+                    failures.push(format!("{cell}: a refusal carried a token"));
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {cells} cells differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert_eq!(cells, 8 * 10, "every applicable cell ran");
+}
