@@ -6,7 +6,8 @@
 //! 0. a full audit buffer (with the `deny` overflow policy) refuses everything with 503;
 //! 1. the path must be in normal form, else nothing below can be trusted to match;
 //! 2. a public route needs nothing more;
-//! 3. the token: present and single, then fully verified, then not revoked (which needs a
+//! 3. the token: present and single (a header token beside a query `access_token` is two),
+//!    then fully verified, then not revoked (which needs a
 //!    fresh revocation view) — so an
 //!    unauthenticated caller learns nothing about routes or models (always 401 first);
 //! 4. the route: no match → `no_route` (or any valid grant, if configured);
@@ -25,6 +26,7 @@ use crate::revocation::RevocationView;
 use crate::route::RouteAction;
 use crate::scope::any_covers;
 use crate::time::UnixTime;
+use crate::token::query_has_access_token;
 use crate::verify::{verify_token, VerifiedGrant};
 
 /// The grant token as the host found it.
@@ -197,6 +199,9 @@ fn decide_with(
     let token = match inputs.token {
         TokenInput::Missing => return deny(Reason::MissingToken),
         TokenInput::Duplicate => return deny(Reason::DuplicateToken),
+        TokenInput::Present(_) if query_has_access_token(request.path) => {
+            return deny(Reason::DuplicateToken)
+        }
         TokenInput::Present(token) => token,
     };
     let KeyState::Loaded(keys) = inputs.keys else {
@@ -324,5 +329,18 @@ mod tests {
             ..inputs
         };
         assert_eq!(decide(&anonymous).reason, Reason::MissingToken);
+        let query_too = DecisionInputs {
+            request: RequestFacts {
+                path: "/anything?access_token=x",
+                ..inputs.request
+            },
+            ..inputs
+        };
+        assert_eq!(decide(&query_too).reason, Reason::DuplicateToken);
+        let query_only = DecisionInputs {
+            token: TokenInput::Missing,
+            ..query_too
+        };
+        assert_eq!(decide(&query_only).reason, Reason::MissingToken);
     }
 }

@@ -128,6 +128,23 @@ pub fn extract_bearer<'a>(values: &[&'a str], prefix: &str) -> TokenInput<'a> {
     }
 }
 
+/// Whether the query of `path_and_query` holds an RFC 6750 §2.3 `access_token` parameter
+/// (name compared case-insensitively, as some frameworks read it).
+///
+/// The filter never reads a token from the query, but it must not forward one either: a
+/// request carrying a header token *and* a query token uses two methods at once, which RFC
+/// 6750 forbids, and letting it through would hand the query token to the upstream and its
+/// logs. Such a request is refused as `duplicate_token`.
+pub fn query_has_access_token(path_and_query: &str) -> bool {
+    let Some((_, query)) = path_and_query.split_once('?') else {
+        return false;
+    };
+    query.split('&').any(|pair| {
+        let name = pair.split_once('=').map_or(pair, |(name, _)| name);
+        name.eq_ignore_ascii_case("access_token")
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,5 +279,16 @@ mod tests {
             extract_bearer(&["Béarer x"], "Bearer "),
             TokenInput::Missing
         );
+    }
+
+    #[test]
+    fn finds_an_access_token_in_the_query_only() {
+        assert!(query_has_access_token("/v1/x?access_token=abc"));
+        assert!(query_has_access_token("/v1/x?a=1&ACCESS_TOKEN=abc"));
+        assert!(query_has_access_token("/v1/x?access_token"));
+        assert!(!query_has_access_token("/v1/access_token"));
+        assert!(!query_has_access_token("/v1/x?my_access_token=abc"));
+        assert!(!query_has_access_token("/v1/x?a=access_token"));
+        assert!(!query_has_access_token("/v1/x"));
     }
 }
