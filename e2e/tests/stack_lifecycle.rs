@@ -60,6 +60,7 @@ fn start(data: &Path, ports: StackPorts) -> (Child, String) {
             }
             Err(_) => {
                 let _ = child.kill();
+                let _ = child.wait();
                 let mut errors = String::new();
                 child
                     .stderr
