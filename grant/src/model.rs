@@ -45,6 +45,12 @@ pub fn is_json_media_type(content_type: &str) -> bool {
 /// Extracts `model` from a JSON body, or the reason (`body_not_json`, `model_missing`,
 /// `model_not_string`, `model_duplicated`) it cannot be used.
 pub fn extract_model(body: &[u8]) -> Result<String, Reason> {
+    // JSON is UTF-8 (RFC 8259 §8.1), but serde_json skips the members it ignores without
+    // checking their bytes: a body the model server's decoder would reject, replace or read
+    // differently must not pass because only `model` was valid.
+    if std::str::from_utf8(body).is_err() {
+        return Err(Reason::BodyNotJson);
+    }
     if nesting_depth(body) > MAX_NESTING {
         return Err(Reason::BodyNotJson);
     }
@@ -305,6 +311,19 @@ mod tests {
         assert_eq!(
             extract_model(br#"{"model":"a","model":"b""#),
             Err(Reason::BodyNotJson)
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_anywhere_is_not_json() {
+        let mut body = br#"{"model":"m","x":""#.to_vec();
+        body.extend_from_slice(b"\xff\xfe\"}");
+        assert_eq!(extract_model(&body), Err(Reason::BodyNotJson));
+        let overlong_quote = b"{\"model\":\"m\",\"x\":\"\xc0\xa2\"}";
+        assert_eq!(extract_model(overlong_quote), Err(Reason::BodyNotJson));
+        assert_eq!(
+            extract_model(br#"{"model":"m","x":"\u00e9 ok"}"#).as_deref(),
+            Ok("m")
         );
     }
 }
