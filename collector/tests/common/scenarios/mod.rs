@@ -64,11 +64,13 @@ fn without_attribute(record: &mut Value, key: &str) {
         .retain(|a| a["key"] != key);
 }
 
+mod hostile;
 mod ingest;
 mod log;
 mod queries;
 mod restart;
 
+pub use hostile::*;
 pub use ingest::*;
 pub use log::*;
 pub use queries::*;
