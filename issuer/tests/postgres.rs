@@ -140,6 +140,93 @@ async fn feed_positions_stay_gapless_and_ordered_under_concurrent_revocations() 
     assert_eq!(seen, ids);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_mint_racing_a_revocation_never_yields_a_token_the_feed_does_not_cover() {
+    let a = TestIssuer::postgres().await;
+    let b = a.replica().await;
+    for _ in 0..6 {
+        let created = a.request("alice", ask(&[SMALL_MODEL], "1h", "r")).await;
+        let id = created["id"].as_str().unwrap().to_owned();
+        let (token_path, revoke_path) = (
+            format!("/v1/grants/{id}/token"),
+            format!("/v1/grants/{id}/revoke"),
+        );
+        let (minted, revoked) = tokio::join!(
+            a.post(&token_path, Some("alice"), json!(null)),
+            b.post(&revoke_path, Some("alice"), json!({}))
+        );
+        assert_eq!(revoked.status, StatusCode::OK, "{}", revoked.text);
+        match minted.status {
+            // Minted first: the token names the grant the feed now revokes.
+            StatusCode::OK => assert_eq!(minted.body["grant_id"], id.as_str()),
+            StatusCode::CONFLICT => assert!(minted.body.get("token").is_none()),
+            other => panic!("mint answered {other}: {}", minted.text),
+        }
+        let feed = a.feed(None).await;
+        let on_feed = feed.body["revoked"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|entry| entry["grant_id"] == id.as_str())
+            .count();
+        assert_eq!(on_feed, 1, "the grant is on the feed exactly once");
+        let after = b
+            .post(
+                &format!("/v1/grants/{id}/token"),
+                Some("alice"),
+                json!(null),
+            )
+            .await;
+        assert_eq!(after.status, StatusCode::CONFLICT, "{}", after.text);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_approval_racing_a_cancellation_or_a_denial_ends_in_one_state() {
+    let a = TestIssuer::postgres().await;
+    let b = a.replica().await;
+    for round in 0..6 {
+        let created = a.request("alice", ask(&[TRAINING], "2h", "r")).await;
+        let id = created["id"].as_str().unwrap().to_owned();
+        let (approve_path, cancel_path, deny_path) = (
+            format!("/v1/requests/{id}/approve"),
+            format!("/v1/requests/{id}/cancel"),
+            format!("/v1/requests/{id}/deny"),
+        );
+        let approve = a.post(&approve_path, Some("bob"), json!({}));
+        let (approved, other, other_state) = if round % 2 == 0 {
+            let cancel = b.post(&cancel_path, Some("alice"), json!({}));
+            let (approved, cancelled) = tokio::join!(approve, cancel);
+            (approved, cancelled, "cancelled")
+        } else {
+            let deny = b.post(&deny_path, Some("root"), json!({"comment": "no"}));
+            let (approved, denied) = tokio::join!(approve, deny);
+            (approved, denied, "denied")
+        };
+        let mut statuses = [approved.status, other.status];
+        statuses.sort();
+        assert_eq!(
+            statuses,
+            [StatusCode::OK, StatusCode::CONFLICT],
+            "{} / {}",
+            approved.text,
+            other.text
+        );
+        let winner = if approved.status == StatusCode::OK {
+            "active"
+        } else {
+            other_state
+        };
+        let shown = a.get(&format!("/v1/requests/{id}"), Some("alice")).await;
+        assert_eq!(shown.body["state"], winner, "{}", shown.text);
+        let terminal = ["active", "cancelled", "denied"]
+            .iter()
+            .map(|state| transitions_to(&shown.body, state))
+            .sum::<usize>();
+        assert_eq!(terminal, 1, "one ending in the history: {}", shown.text);
+    }
+}
+
 async fn futures_join_all<F: std::future::Future>(
     futures: impl Iterator<Item = F>,
 ) -> Vec<F::Output> {

@@ -4,6 +4,7 @@
 
 pub mod lifecycle;
 pub mod refusals;
+pub mod replays;
 
 /// Declares one `#[tokio::test]` per scenario, each on a fresh issuer from `$make`.
 #[macro_export]
@@ -27,6 +28,8 @@ macro_rules! scenario_tests {
             refusals::validation_refusals_name_the_field,
             refusals::feed_requires_the_data_plane_credential,
             refusals::double_reviews_and_late_reviews_conflict,
+            replays::late_and_replayed_reviews_change_nothing,
+            replays::replayed_revocations_and_mints_after_revocation_change_nothing,
         );
     };
     ($make:expr; $($module:ident :: $name:ident),+ $(,)?) => {
