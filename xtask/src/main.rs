@@ -9,6 +9,7 @@ mod build;
 mod command;
 mod elapsed;
 mod error;
+mod fuzz;
 mod lockfile;
 mod openai;
 mod paths;
@@ -32,14 +33,17 @@ usage: cargo xtask <command>
 
 commands:
   setup            install or check the pinned tools: Rust targets, Envoy 1.40.0, Node.js,
-                   wasm-bindgen-cli (into .tools/, or $JITGATE_TOOLS_DIR)
+                   wasm-bindgen-cli, cargo-fuzz (into .tools/, or $JITGATE_TOOLS_DIR)
   build            setup, then the release filter .wasm (wasm32-wasip1) and native binaries
   up [options]     the whole local stack on loopback (issuer, collector, stub model server,
                    Envoy with the filter) until Ctrl-C
-  test             everything CI runs: fmt, clippy, native tests, vectors up to date,
+  test             everything CI runs: fmt, clippy, native tests, fuzz smoke, vectors up to date,
                    wasm tests, release filter .wasm, e2e tests through Envoy, bench smoke
   bench            jitgate beside Envoy's native jwt_authn + RBAC and a no-op Wasm filter,
                    revocation latency, collector ingest; writes docs/benchmarks.md (~10 min)
+  fuzz [target] [--seconds N]
+                   build the cargo-fuzz targets in fuzz/ and run each (or one) with libFuzzer,
+                   seeded from testdata/, N seconds per target (default 600); see docs/fuzzing.md
   vectors          regenerate testdata/vectors/*.json from the test keys
   vectors --check  only check that testdata/vectors is up to date
   help             show this text
@@ -54,6 +58,7 @@ enum Task {
     Test,
     Bench,
     Up(Vec<String>),
+    Fuzz(fuzz::FuzzRun),
     Vectors(vectors::Mode),
     Help,
 }
@@ -89,6 +94,7 @@ fn parse(args: &[String]) -> Result<Task, Error> {
         ("bench", []) => Task::Bench,
         // The stack runner parses its own flags and prints its own usage.
         ("up", flags) => Task::Up(flags.iter().map(|flag| (*flag).to_owned()).collect()),
+        ("fuzz", options) => Task::Fuzz(fuzz::FuzzRun::parse(options)?),
         ("vectors", []) => Task::Vectors(vectors::Mode::Write),
         ("vectors", ["--check"]) => Task::Vectors(vectors::Mode::Check),
         ("help" | "--help" | "-h", []) => Task::Help,
@@ -111,6 +117,7 @@ fn run(task: Task) -> Result<(), Error> {
         Task::Test => test::run(&root),
         Task::Bench => bench::run(&root),
         Task::Up(flags) => up::run(&root, &flags),
+        Task::Fuzz(options) => fuzz::run(&root, &options),
         Task::Vectors(mode) => vectors::run(&Workspace::load(&root)?, mode),
         Task::Help => {
             println!("{USAGE}");
@@ -133,6 +140,10 @@ mod tests {
         assert!(matches!(parsed(&["build"]), Ok(Task::Build)));
         assert!(matches!(parsed(&["test"]), Ok(Task::Test)));
         assert!(matches!(parsed(&["bench"]), Ok(Task::Bench)));
+        assert!(matches!(
+            parsed(&["fuzz", "route_match"]),
+            Ok(Task::Fuzz(_))
+        ));
         assert!(matches!(parsed(&["--help"]), Ok(Task::Help)));
         assert!(matches!(
             parsed(&["vectors", "--check"]),

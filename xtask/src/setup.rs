@@ -1,6 +1,6 @@
 //! `cargo xtask setup`: makes this machine able to build and test jitgate — Rust targets and
-//! components, the pinned Envoy, Node.js and `wasm-bindgen-cli` under the tools folder, the
-//! Debian packages the tests use, and a private PostgreSQL server for them.
+//! components, the pinned Envoy, Node.js, `wasm-bindgen-cli` and `cargo-fuzz` under the tools
+//! folder, the Debian packages the tests use, and a private PostgreSQL server for them.
 //!
 //! Every step checks before it installs, so a second run takes a second or two, and prints
 //! one line saying what it found or did. A failure names its step, the command and the tail
@@ -42,6 +42,9 @@ pub fn run(root: &Path) -> Result<Tools, Error> {
         node(&tools_dir)
     })?;
     let wasm_test_runner = wasm_bindgen_cli(root, &tools_dir)?;
+    step(&format!("cargo-fuzz {}", tools::CARGO_FUZZ_VERSION), || {
+        cargo_fuzz(root, &tools_dir)
+    })?;
     // The README walkthrough (and its test) calls the gateway with the official SDK.
     let openai = crate::openai::ensure(&tools_dir)?;
     step(
@@ -201,6 +204,30 @@ fn node(tools_dir: &Path) -> Result<Done<PathBuf>, Error> {
         )));
     }
     Ok(Done::installed(dir, started))
+}
+
+/// Installs `cargo-fuzz` (for `cargo xtask fuzz` and the fuzz step of `cargo xtask test`).
+fn cargo_fuzz(root: &Path, tools_dir: &Path) -> Result<Done<()>, Error> {
+    let binary = tools::cargo_fuzz_binary(tools_dir);
+    if tools::reports_version(&binary, tools::CARGO_FUZZ_VERSION) {
+        return Ok(Done::already(()));
+    }
+    let started = Instant::now();
+    progress("cargo install cargo-fuzz … ");
+    Cmd::cargo()
+        .args(["install", "--locked", "--root"])
+        .arg(tools::cargo_root(tools_dir))
+        .args(["cargo-fuzz", "--version", tools::CARGO_FUZZ_VERSION])
+        .current_dir(root)
+        .capture()?;
+    if !tools::reports_version(&binary, tools::CARGO_FUZZ_VERSION) {
+        return Err(Error::Unexpected(format!(
+            "installed cargo-fuzz {}, but `{} --version` does not report it",
+            tools::CARGO_FUZZ_VERSION,
+            binary.display()
+        )));
+    }
+    Ok(Done::installed((), started))
 }
 
 /// Installs `wasm-bindgen-cli` at the lockfile's `wasm-bindgen` version, or explains loudly

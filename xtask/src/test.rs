@@ -1,5 +1,6 @@
 //! `cargo xtask test`: everything CI checks, in the order that fails fastest — setup, format,
-//! lints, native tests, conformance vectors up to date, the same tests inside WebAssembly,
+//! lints, native tests, a short run of every fuzz target, conformance vectors up to date, the
+//! same tests inside WebAssembly,
 //! the release filter module, the end-to-end tests through a real Envoy, and a short smoke
 //! run of the benchmarks.
 //!
@@ -22,6 +23,7 @@ const STEPS: &[&str] = &[
     "fmt",
     "clippy",
     "native tests",
+    "fuzz smoke",
     "vectors",
     "wasm tests",
     "filter wasm",
@@ -75,6 +77,16 @@ fn steps(pipeline: &mut Pipeline, root: &Path) -> Result<(), Stopped> {
             command = command.env(crate::postgres::DATABASE_URL_ENV, url);
         }
         command.run()
+    })?;
+
+    pipeline.step("fuzz smoke", || {
+        // Every target for a short while, seeded from testdata/ and replaying the committed
+        // regressions; `cargo xtask fuzz` is the long run.
+        let smoke = crate::fuzz::FuzzRun {
+            target: None,
+            seconds: crate::fuzz::SMOKE_SECONDS,
+        };
+        crate::fuzz::fuzz(&workspace, &smoke)
     })?;
 
     match vectors::generator_missing(&workspace) {

