@@ -32,6 +32,9 @@ const CHAT: &str = "/v1/chat/completions";
 /// `limits.max_body_bytes` of the conformance policy.
 const LIMIT: usize = 65_536;
 
+/// A refused body: name, content type, bytes, and the status and reason expected.
+type RefusedBody<'a> = (&'a str, Option<&'a str>, Vec<u8>, u16, &'a str);
+
 struct Caller {
     token: String,
     authorization: String,
@@ -111,7 +114,7 @@ fn bodies_that_parse_differently_anywhere_are_refused_before_the_upstream_sees_t
         "]".repeat(129)
     );
     let json = Some("application/json");
-    let cases: Vec<(&str, Option<&str>, Vec<u8>, u16, &str)> = vec![
+    let cases: Vec<RefusedBody<'_>> = vec![
         ("duplicate model", json, format!(r#"{{"model":"{MODEL}","model":"gpt-4o"}}"#).into_bytes(), 400, "model_duplicated"),
         ("duplicate model, other order", json, format!(r#"{{"model":"gpt-4o","model":"{MODEL}"}}"#).into_bytes(), 400, "model_duplicated"),
         ("duplicate by escape", json, format!(r#"{{"model":"{MODEL}","m\u006fdel":"gpt-4o"}}"#).into_bytes(), 400, "model_duplicated"),
@@ -170,7 +173,7 @@ fn bodies_that_parse_differently_anywhere_are_refused_before_the_upstream_sees_t
         ),
         (
             json,
-            format!(r#"{{"model":"meta-llama\/Llama-3.1-8B-Instruct"}}"#).into_bytes(),
+            br#"{"model":"meta-llama\/Llama-3.1-8B-Instruct"}"#.to_vec(),
         ),
     ];
     for (content_type, body) in &allowed {

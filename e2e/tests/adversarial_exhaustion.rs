@@ -44,7 +44,10 @@ fn chat(stack: &LocalStack, token: &str) -> RawResponse {
     chat_with(stack, &format!("Bearer {token}"), &[])
 }
 
-fn reason_of(response: &RawResponse) -> (u16, Option<String>) {
+/// A status and the deny body's reason, if any.
+type Verdict = (u16, Option<String>);
+
+fn reason_of(response: &RawResponse) -> Verdict {
     verdict(response)
 }
 
@@ -212,7 +215,7 @@ fn many_concurrent_connections_each_get_their_own_exact_answer() {
     let stack = small_cache_stack();
     let threads = 32;
     let per_thread = 6;
-    let results: Vec<Vec<(bool, (u16, Option<String>))>> = std::thread::scope(|scope| {
+    let results: Vec<Vec<(bool, Verdict)>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|thread| {
                 let stack = &stack;

@@ -6,6 +6,9 @@
 
 use super::*;
 
+/// A named case: its headers and body.
+type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, Vec<u8>);
+
 /// Sends `body` to `/v1/logs` with exactly these headers.
 async fn post_with(harness: &Harness, headers: &[(&str, &str)], body: Vec<u8>) -> Answer {
     let mut request = axum::http::Request::post("/v1/logs");
@@ -42,7 +45,7 @@ pub async fn refuses_almost_right_credentials_before_reading_the_body(backend: B
     let sender_longer = format!("Bearer {SENDER}0");
     let basic = format!("Basic {SENDER}");
     let two = format!("Bearer {SENDER}, Bearer {SENDER}");
-    let cases: Vec<(&str, Vec<(&str, &str)>, Vec<u8>)> = vec![
+    let cases: Vec<Case<'_>> = vec![
         (
             "credential in another case",
             vec![("authorization", &sender_upper)],
