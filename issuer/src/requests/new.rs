@@ -196,7 +196,7 @@ mod tests {
         );
         assert_eq!(
             check(r#"{"scopes":["inference:a"],"duration":"2d"}"#).unwrap_err(),
-            "duration: 2days is longer than this issuer allows (at most 1day)"
+            "duration: 2d is longer than this issuer allows (at most 1d)"
         );
         assert_eq!(
             check(r#"{"scopes":["inference:a"],"duration":30}"#).unwrap_err(),
