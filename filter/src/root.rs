@@ -231,6 +231,12 @@ pub fn on_call_response(
         .filter(|buffer| buffer.owns_call(token))
     {
         on_audit_response(buffer, host, response, now);
+        // Send the next batch now if one is due, not a tick later: with one batch in flight
+        // and batches only on ticks, a VM could ship at most one batch per tick (400 records/s
+        // at the default 100-record batches and 250 ms ticks), and under more load than that
+        // the buffer filled and requests got 503 audit_unavailable (measured by
+        // `cargo xtask bench`). After a failure the backoff keeps the next try for later.
+        flush_audit(state, host, now);
         return;
     }
     if let Keys::Fetched(fetcher) = &mut state.keys {

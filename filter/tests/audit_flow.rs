@@ -246,6 +246,41 @@ fn a_failed_batch_is_retried_and_a_full_buffer_refuses_new_requests() {
 }
 
 #[test]
+fn an_acknowledged_batch_is_followed_at_once_by_the_next_full_one_not_a_tick_later() {
+    let (mut state, mut root_host) = vm(
+        json!({"cluster": "collector", "flush_interval_ms": 60000, "batch_max_records": 2, "buffer_max_records": 10}),
+    );
+    let bearer = format!("Bearer {}", token());
+    for offset in 0..5 {
+        serve(&mut state, Some(&bearer), NOW_MS + offset);
+    }
+    root::tick(&mut state, &mut root_host);
+    let sequences_posted = |host: &FakeHost, token: u32| -> Vec<u64> {
+        records_in(&host.posted[&token])
+            .iter()
+            .map(|record| record.sequence)
+            .collect()
+    };
+    let first = root_host.calls.last().unwrap().token;
+    assert_eq!(sequences_posted(&root_host, first), vec![1, 2]);
+    let accepted = CallResponse {
+        status: Some(200),
+        body: None,
+    };
+    root::on_call_response(&mut state, &mut root_host, first, &accepted);
+    let second = root_host.calls.last().unwrap().token;
+    assert_ne!(second, first, "the next full batch went out with no tick");
+    assert_eq!(sequences_posted(&root_host, second), vec![3, 4]);
+    root::on_call_response(&mut state, &mut root_host, second, &accepted);
+    assert_eq!(
+        root_host.calls.last().map(|call| call.token),
+        Some(second),
+        "one record left: not a full batch, and not yet old enough"
+    );
+    assert_eq!(root_host.counter("jitgate.audit.sent"), 4);
+}
+
+#[test]
 fn drop_oldest_keeps_serving_and_counts() {
     let (mut state, _) = vm(
         json!({"cluster": "collector", "batch_max_records": 1, "buffer_max_records": 2, "overflow": "drop_oldest"}),
