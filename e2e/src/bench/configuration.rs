@@ -24,6 +24,11 @@ const TEST_JWKS: &str = include_str!("../../../testdata/jwks.json");
 /// `jwt_authn`'s cache, as large as jitgate's default cache, for configuration (2).
 const JWT_CACHE: &str = "                  jwt_cache_config: { jwt_cache_size: 10000 }";
 
+/// Audit records per batch to the collector in configuration (5).
+pub const AUDIT_BATCH_RECORDS: u64 = 1000;
+/// Audit records a VM may hold unacknowledged in configuration (5).
+pub const AUDIT_BUFFER_RECORDS: u64 = 300_000;
+
 /// The scope the header-scoped route requires: jitgate's `fine-tune-read` rule in
 /// `testdata/policy.json`, and the entry the native RBAC policy looks for.
 const REQUIRED_SCOPE: &str = "training:jobs:read";
@@ -217,7 +222,16 @@ pub fn jitgate_configuration(audit_credential: Option<&str>) -> Value {
     configuration["keys"] =
         json!({"jwks": serde_json::from_str::<Value>(TEST_JWKS).unwrap_or_default()});
     if let Some(credential) = audit_credential {
-        configuration["audit"] = json!({"cluster": "collector", "credential": credential});
+        // Batches of 1000 (like the collector's ingest benchmark) and a buffer that holds a
+        // whole round, so a collector slower than Envoy shows as records still queued after
+        // the round (reported), not as 503 `audit_unavailable` answers. Every record is still
+        // delivered: the runner waits for the collector to acknowledge them all.
+        configuration["audit"] = json!({
+            "cluster": "collector",
+            "credential": credential,
+            "batch_max_records": AUDIT_BATCH_RECORDS,
+            "buffer_max_records": AUDIT_BUFFER_RECORDS,
+        });
     }
     configuration
 }

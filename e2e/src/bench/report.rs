@@ -9,13 +9,14 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::bench::configuration::Configuration;
+use crate::bench::configuration::{Configuration, AUDIT_BATCH_RECORDS, AUDIT_BUFFER_RECORDS};
 use crate::bench::error::BenchError;
 use crate::bench::ingest::IngestFigures;
 use crate::bench::machine::Machine;
 use crate::bench::plan::Plan;
 use crate::bench::revocation::{RevocationFigures, POLL_INTERVAL_MS};
 use crate::bench::rounds::{ConfigurationFigures, Throughput};
+use crate::bench::stats::median;
 
 /// Where the generated section starts.
 pub const BEGIN_MARKER: &str =
@@ -162,7 +163,7 @@ impl Report {
             ),
             None => "fewer than two cores: nothing pinned".to_owned(),
         };
-        writeln!(out, "- **Method:** {pinning}. The route answers by itself (`direct_response`, an OpenAI-style body with usage), so no upstream shares either core. `wrk -t1 -c{}` (keep-alive HTTP/1.1, `bench/wrk/request.lua`), {} interleaved rounds of {} s per configuration after {} s of warm-up each; every figure is the median over the rounds. Requests: `GET /v1/fine_tuning/jobs` (scope `training:jobs:read`, header-scoped) for (1)–(7), `POST /v1/chat/completions` with a 107-byte JSON body (scope from `model`) for (8); the same Ed25519 grant token on every request except (7), which cycles through {} distinct tokens (more than jitgate's 10 000-entry cache holds).", plan.connections, plan.rounds, plan.duration.as_secs(), plan.warmup.as_secs(), plan.fresh_tokens)?;
+        writeln!(out, "- **Method:** {pinning}. Every request goes through the filter chain under test to an upstream that is a second listener of the same Envoy answering by itself (`direct_response`, an OpenAI-style body with usage): a real upstream hop, but no upstream process on either core. `wrk -t1 -c{}` (keep-alive HTTP/1.1, `bench/wrk/request.lua`), {} interleaved rounds of {} s per configuration after {} s of warm-up each; every figure is the median over the rounds. Requests: `GET /v1/fine_tuning/jobs` (scope `training:jobs:read`, header-scoped) for (1)–(7), `POST /v1/chat/completions` with a {}-byte JSON body (scope from `model`) for (8); the same Ed25519 grant token on every request except (7), which cycles through {} distinct tokens (more than jitgate's 10 000-entry cache holds). In (5) the filter sends audit batches of {} records and may hold {} unacknowledged (so a collector slower than Envoy shows as a backlog, not as 503s); after each of its rounds the runner waits until the collector has acknowledged a record for every allowed request, so its ingest does not spill into the next configuration's turn.", plan.connections, plan.rounds, plan.duration.as_secs(), plan.warmup.as_secs(), Configuration::JitgateBodyScope.request().body.len(), plan.fresh_tokens, AUDIT_BATCH_RECORDS, AUDIT_BUFFER_RECORDS)?;
         writeln!(out, "- **Command:** `cargo xtask bench` (or `just bench`); it prints this section and writes it into this file.\n")?;
 
         writeln!(
@@ -186,8 +187,16 @@ impl Report {
                     ));
                 }
             }
+            if let Some(rate) = median(&figure.audit_acknowledged_per_second) {
+                notes.push(format!(
+                    "collector acknowledged {rate:.0} records/s during the rounds"
+                ));
+            }
             if figure.errors() > 0 {
                 notes.push(format!("{} failed requests", figure.errors()));
+            }
+            if let Some(problem) = &figure.problem {
+                notes.push(format!("**{problem}**"));
             }
             writeln!(
                 out,

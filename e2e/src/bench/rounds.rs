@@ -47,6 +47,11 @@ pub struct ConfigurationFigures {
     pub rss_kib: Option<u64>,
     /// jitgate's verification cache hits and misses over the whole run.
     pub cache: Option<(u64, u64)>,
+    /// With audit on: records the collector acknowledged per second while each round ran.
+    pub audit_acknowledged_per_second: Vec<f64>,
+    /// What was wrong with what it served, when something was (a full run reports it; a
+    /// smoke run fails on it).
+    pub problem: Option<String>,
 }
 
 impl ConfigurationFigures {
@@ -183,11 +188,21 @@ pub fn measure(plan: &Plan) -> Result<Throughput, BenchError> {
             rounds: Vec::new(),
             rss_kib: None,
             cache: None,
+            audit_acknowledged_per_second: Vec::new(),
+            problem: None,
         })
         .collect();
     for round in 1..=plan.rounds {
         for ((configuration, envoy), figure) in envoys.iter().zip(figures.iter_mut()) {
+            let acknowledged_before = audit_sent(*configuration, envoy)?;
             let result = load::run(&load_for(*configuration, envoy, plan.duration))?;
+            if let Some(before) = acknowledged_before {
+                let after = audit_sent(*configuration, envoy)?.unwrap_or(before);
+                let seconds = result.duration.as_secs_f64().max(1e-3);
+                figure
+                    .audit_acknowledged_per_second
+                    .push(after.saturating_sub(before) as f64 / seconds);
+            }
             eprintln!(
                 "bench: round {round}/{} ({}) {:>9.0} req/s  p50 {:>7.3} ms  p99 {:>7.3} ms  errors {}",
                 plan.rounds,
@@ -205,7 +220,14 @@ pub fn measure(plan: &Plan) -> Result<Throughput, BenchError> {
     }
 
     for ((configuration, envoy), figure) in envoys.iter().zip(figures.iter_mut()) {
-        check_served(figure, envoy)?;
+        match check_served(figure, envoy) {
+            Ok(()) => {}
+            Err(problem) if plan.smoke => return Err(problem),
+            Err(problem) => {
+                eprintln!("bench: {problem}");
+                figure.problem = Some(problem.to_string());
+            }
+        }
         figure.rss_kib = resident_kib(envoy.pid());
         if configuration.is_jitgate() {
             figure.cache = Some((
@@ -282,6 +304,15 @@ fn check_served(figure: &ConfigurationFigures, envoy: &Envoy) -> Result<(), Benc
         }
     }
     Ok(())
+}
+
+/// Audit records the collector has acknowledged so far, for configurations that stream them.
+fn audit_sent(configuration: Configuration, envoy: &Envoy) -> Result<Option<u64>, BenchError> {
+    if configuration.streams_audit() {
+        stat(envoy, "jitgate_audit_sent").map(Some)
+    } else {
+        Ok(None)
+    }
 }
 
 /// Waits until the collector has acknowledged a record for every request the gate allowed.
