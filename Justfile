@@ -20,6 +20,10 @@ up *FLAGS:
 test:
     cargo xtask test
 
+# Fuzz every target (or one) for N seconds each: just fuzz, just fuzz route_match --seconds 60.
+fuzz *ARGS:
+    cargo xtask fuzz {{ARGS}}
+
 # Regenerate the conformance vectors in testdata/vectors/.
 vectors:
     cargo xtask vectors
