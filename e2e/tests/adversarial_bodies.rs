@@ -3,7 +3,8 @@
 //! (plain and escaped), a second JSON value after the first, non-UTF-8, deep nesting, wrong
 //! and odd content types, compressed bytes, `model` after a large prefix, bodies over the
 //! limit (declared, sent, and chunked without end), chunked bodies split inside the key, slow
-//! bodies and bodies that stall. The caller's grant covers one model only; every trick tries
+//! bodies, bodies that stall, and conflicting framing (smuggling). The caller's grant covers
+//! one model only; every trick tries
 //! to get another one (or an unchecked body) to the model server.
 //!
 //! Headers go upstream before the body is checked (proxy-wasm cannot hold them; see
@@ -364,5 +365,60 @@ fn a_stalled_body_never_reaches_the_upstream_and_is_audited_as_incomplete() {
         &stack.upstream,
         &[&caller.token],
         &["alice@example.com", "grant-stalled"],
+    );
+}
+
+#[test]
+fn conflicting_body_framing_is_refused_before_the_filter() {
+    // Request smuggling needs two parsers to disagree on where a body ends; Envoy refuses
+    // the ambiguous framings itself, so the filter and the upstream only ever see one body.
+    let stack = conformance_stack(json!({}));
+    let caller = Caller::new("framing");
+    let forbidden = chat_body("gpt-4o");
+    let length = forbidden.len().to_string();
+    let short = (forbidden.len() - 5).to_string();
+    // An unknown transfer coding is 501 (RFC 9112 §6.1), the others 400.
+    let framings: [(&str, Vec<(&str, &str)>, u16); 3] = [
+        (
+            "content-length and chunked",
+            vec![
+                ("content-length", &length),
+                ("transfer-encoding", "chunked"),
+            ],
+            400,
+        ),
+        (
+            "two different content-lengths",
+            vec![("content-length", &length), ("content-length", &short)],
+            400,
+        ),
+        (
+            "an unknown transfer coding",
+            vec![("transfer-encoding", "gzip, chunked")],
+            501,
+        ),
+    ];
+    for (case, framing, status) in framings {
+        let mut headers = vec![
+            ("authorization", caller.authorization.as_str()),
+            ("content-type", "application/json"),
+            ("connection", "close"),
+        ];
+        headers.extend(framing);
+        let mut message = head("POST", CHAT, &headers);
+        message.extend_from_slice(&chunk(forbidden.as_bytes()));
+        message.extend_from_slice(LAST_CHUNK);
+        let response =
+            exchange(stack.envoy.listener(), &[&message], Duration::ZERO).expect("Envoy answers");
+        assert_eq!(
+            verdict(&response),
+            (status, None),
+            "{case}: {}",
+            response.text()
+        );
+    }
+    assert!(
+        stack.upstream.requests().is_empty(),
+        "nothing was let through"
     );
 }
