@@ -4,8 +4,8 @@
 //! and odd content types, compressed bytes, `model` after a large prefix, bodies over the
 //! limit (declared, sent, and chunked without end), chunked bodies split inside the key, slow
 //! bodies, bodies that stall, and conflicting framing (smuggling). The caller's grant covers
-//! one model only; every trick tries
-//! to get another one (or an unchecked body) to the model server.
+//! one model only; every trick tries to get another one (or an unchecked body) to the model
+//! server.
 //!
 //! Headers go upstream before the body is checked (proxy-wasm cannot hold them; see
 //! `docs/filter-config.md`), so a refused body may leave a body-less, token-less request start
