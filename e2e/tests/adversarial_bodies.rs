@@ -36,6 +36,9 @@ const LIMIT: usize = 65_536;
 /// A refused body: name, content type, bytes, and the status and reason expected.
 type RefusedBody<'a> = (&'a str, Option<&'a str>, Vec<u8>, u16, &'a str);
 
+/// A framing case: name, the framing headers, and the status Envoy answers.
+type Framing<'a> = (&'a str, Vec<(&'a str, &'a str)>, u16);
+
 struct Caller {
     token: String,
     authorization: String,
@@ -378,7 +381,7 @@ fn conflicting_body_framing_is_refused_before_the_filter() {
     let length = forbidden.len().to_string();
     let short = (forbidden.len() - 5).to_string();
     // An unknown transfer coding is 501 (RFC 9112 §6.1), the others 400.
-    let framings: [(&str, Vec<(&str, &str)>, u16); 3] = [
+    let framings: [Framing<'_>; 3] = [
         (
             "content-length and chunked",
             vec![
