@@ -1,5 +1,6 @@
-//! `cargo xtask build`: the release filter `.wasm` that Envoy loads (`wasm32-wasip1`) and the
-//! native release binaries of the workspace.
+//! `cargo xtask build`: the release filter `.wasm` that Envoy loads (`wasm32-wasip1`), the
+//! policy component for other WebAssembly hosts (`wasm32-wasip2`), and the native release
+//! binaries of the workspace.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ pub fn run(root: &Path) -> Result<(), Error> {
     setup::run(root)?;
     let workspace = Workspace::load(root)?;
     filter_wasm(&workspace)?;
+    component_wasm(&workspace)?;
     Cmd::cargo()
         .args(["build", "--release"])
         .current_dir(workspace.root())
@@ -55,6 +57,33 @@ pub fn filter_wasm(workspace: &Workspace) -> Result<PathBuf, Error> {
     println!(
         "build: filter {} ({kilobytes:.1} KB{budget})",
         wasm.display()
+    );
+    Ok(wasm)
+}
+
+/// Builds the release policy component (`wit/jitgate.wit`, world `policy`) and returns its
+/// path, after printing its size.
+pub fn component_wasm(workspace: &Workspace) -> Result<PathBuf, Error> {
+    Cmd::cargo()
+        .args(["build", "--release", "--target", "wasm32-wasip2"])
+        .args(["-p", "jitgate-component"])
+        .current_dir(workspace.root())
+        .run()?;
+    let wasm = workspace
+        .target_dir()
+        .join("wasm32-wasip2")
+        .join("release")
+        .join("jitgate_component.wasm");
+    let bytes = fs::metadata(&wasm)
+        .map_err(Error::io(&wasm))
+        .map_err(|error| {
+            error.hint("jitgate-component built but produced no .wasm: is its crate a cdylib?")
+        })?
+        .len();
+    println!(
+        "build: component {} ({:.1} KB)",
+        wasm.display(),
+        bytes as f64 / 1024.0
     );
     Ok(wasm)
 }

@@ -34,11 +34,13 @@ usage: cargo xtask <command>
 commands:
   setup            install or check the pinned tools: Rust targets, Envoy 1.40.0, Node.js,
                    wasm-bindgen-cli, cargo-fuzz (into .tools/, or $JITGATE_TOOLS_DIR)
-  build            setup, then the release filter .wasm (wasm32-wasip1) and native binaries
+  build            setup, then the release filter .wasm (wasm32-wasip1), the policy component
+                   (wasm32-wasip2) and native binaries
   up [options]     the whole local stack on loopback (issuer, collector, stub model server,
                    Envoy with the filter) until Ctrl-C
   test             everything CI runs: fmt, clippy, native tests, fuzz smoke, vectors up to date,
-                   wasm tests, release filter .wasm, e2e tests through Envoy, bench smoke
+                   wasm tests, release filter .wasm, component in wasmtime, e2e tests through
+                   Envoy, bench smoke
   bench            jitgate beside Envoy's native jwt_authn + RBAC and a no-op Wasm filter,
                    revocation latency, collector ingest; writes docs/benchmarks.md (~10 min)
   fuzz [target] [--seconds N]

@@ -19,7 +19,8 @@ use crate::lockfile;
 use crate::paths;
 use crate::tools::{self, Tools, WasmTestRunner};
 
-const RUST_TARGETS: [&str; 2] = ["wasm32-wasip1", "wasm32-unknown-unknown"];
+// wasm32-wasip2: the policy component (`component/`), linked by rustc into a WebAssembly component.
+const RUST_TARGETS: [&str; 3] = ["wasm32-wasip1", "wasm32-unknown-unknown", "wasm32-wasip2"];
 const RUST_COMPONENTS: [&str; 2] = ["rustfmt", "clippy"];
 
 /// Checks every tool and installs what is missing; returns where the tools are.

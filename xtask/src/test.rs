@@ -1,8 +1,8 @@
 //! `cargo xtask test`: everything CI checks, in the order that fails fastest — setup, format,
 //! lints, native tests, a short run of every fuzz target, conformance vectors up to date, the
 //! same tests inside WebAssembly,
-//! the release filter module, the end-to-end tests through a real Envoy, and a short smoke
-//! run of the benchmarks.
+//! the release filter module, the policy component in wasmtime, the end-to-end tests through
+//! a real Envoy, and a short smoke run of the benchmarks.
 //!
 //! This is the one test command: the README names it and `.ci/run` calls it. It must never
 //! skip a step silently: a step that cannot run yet says why, in the log and the summary.
@@ -27,12 +27,16 @@ const STEPS: &[&str] = &[
     "vectors",
     "wasm tests",
     "filter wasm",
+    "component",
     "e2e tests",
     "bench smoke",
 ];
 
 /// The end-to-end tests, which need a real Envoy and the built filter.
 const E2E_PACKAGE: &str = "jitgate-e2e";
+
+/// The tests that load the built policy component in wasmtime.
+const COMPONENT_HOST_PACKAGE: &str = "jitgate-component-host-tests";
 
 /// The crates whose tests also run inside WebAssembly, under Node.js.
 const WASM_TESTED: &[&str] = &["jitgate-grant", "jitgate-conformance"];
@@ -72,7 +76,15 @@ fn steps(pipeline: &mut Pipeline, root: &Path) -> Result<(), Stopped> {
     pipeline.step("native tests", || {
         // `--workspace` ignores default-members, so e2e is excluded by name: it needs Envoy
         // and the release filter, and runs last with both passed in explicitly.
-        let mut command = cargo(root).args(["test", "--workspace", "--exclude", E2E_PACKAGE]);
+        // The component host tests likewise need the built component: they run after it.
+        let mut command = cargo(root).args([
+            "test",
+            "--workspace",
+            "--exclude",
+            E2E_PACKAGE,
+            "--exclude",
+            COMPONENT_HOST_PACKAGE,
+        ]);
         if let Some(url) = tools.database_url() {
             command = command.env(crate::postgres::DATABASE_URL_ENV, url);
         }
@@ -113,6 +125,16 @@ fn steps(pipeline: &mut Pipeline, root: &Path) -> Result<(), Stopped> {
     }
 
     let filter_wasm = pipeline.step("filter wasm", || build::filter_wasm(&workspace))?;
+
+    // Three hosts, one answer: every vector through the component in wasmtime, compared
+    // with the native core and the filter's glue.
+    pipeline.step("component", || {
+        let component = build::component_wasm(&workspace)?;
+        cargo(root)
+            .args(["test", "-p", COMPONENT_HOST_PACKAGE])
+            .env("JITGATE_COMPONENT_WASM", &component)
+            .run()
+    })?;
 
     pipeline.step("e2e tests", || {
         // The audit tests run the real collector and CLI as a child process.
