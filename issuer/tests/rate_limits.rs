@@ -140,3 +140,17 @@ async fn the_defaults_let_a_person_work_and_stop_a_loop() {
     assert_eq!(minted, defaults.mint_token.burst);
     assert_limited(&limited.unwrap(), "token mints", "3");
 }
+
+#[tokio::test]
+async fn each_replica_keeps_its_own_buckets() {
+    // Documented in docs/issuer.md: N replicas allow up to N times the rate.
+    let a = TestIssuer::sqlite_with_rate_limits(LIMITS).await;
+    let b = a.replica_with_rate_limits(LIMITS).await;
+    for replica in [&a, &b] {
+        for _ in 0..3 {
+            assert_eq!(create(replica, "alice").await.status, StatusCode::CREATED);
+        }
+        assert_limited(&create(replica, "alice").await, "access requests", "60");
+    }
+    assert_eq!(mine(&a, "alice").await, 6);
+}

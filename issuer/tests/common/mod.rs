@@ -88,6 +88,17 @@ impl TestIssuer {
         replica
     }
 
+    /// A second replica on the same database and keys, enforcing these rate limits.
+    pub async fn replica_with_rate_limits(&self, limits: RateLimits) -> TestIssuer {
+        let dir = tempfile::tempdir().unwrap();
+        let url = match &self.database {
+            Some(database) => database.url.clone(),
+            None => Store::sqlite_url(self._dir.path()),
+        };
+        let keys = self._dir.path().join("keys");
+        TestIssuer::build_full(dir, &url, None, &keys, None, None, Some(limits)).await
+    }
+
     async fn build(
         dir: tempfile::TempDir,
         url: &str,
