@@ -142,6 +142,20 @@ async fn snapshot(issuer: &TestIssuer, owner: &str, id: &str) -> (Value, usize) 
     )
 }
 
+/// The `error` code a refusal must carry: a reviewer acting on their own request is told it is
+/// self-review, whatever their role; every other 403 is a plain `forbidden`.
+fn refusal_code(status: u16, own: bool, path: &str) -> Option<&'static str> {
+    let reviewing = path.ends_with("/approve") || path.ends_with("/deny");
+    match status {
+        401 => Some("unauthenticated"),
+        403 if own && reviewing => Some("self_review"),
+        403 => Some("forbidden"),
+        404 => Some("not_found"),
+        409 => Some("conflict"),
+        _ => None,
+    }
+}
+
 fn body_for(path: &str) -> Option<Value> {
     match path.rsplit('/').next() {
         Some("deny") => Some(json!({"comment": "matrix"})),
@@ -203,6 +217,13 @@ async fn every_endpoint_role_and_ownership_answers_as_specified_and_refusals_cha
                 }
                 if status != 200 && answer.body.get("token").is_some() {
                     failures.push(format!("{cell}: a refusal carried a token"));
+                }
+                let code = refusal_code(status, owner != "erin", endpoint.path);
+                if answer.body["error"].as_str() != code {
+                    failures.push(format!(
+                        "{cell}: error {:?}, expected {code:?}",
+                        answer.body["error"]
+                    ));
                 }
             }
         }
