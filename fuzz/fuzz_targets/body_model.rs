@@ -45,7 +45,16 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(read, expected_read, "read_model is not its checks plus extract_model");
 
     // serde_json keeps the last of repeated members; duplicates are compared separately.
+    // Numbers beyond f64 are a known difference (docs/fuzzing.md): serde_json refuses them
+    // when it builds a Value but skips them unchecked, and RFC 8259 §6 leaves the range to
+    // each implementation, so the reference is not asked about such bodies.
     let reference = serde_json::from_slice::<Value>(body);
+    if reference
+        .as_ref()
+        .is_err_and(|error| error.to_string().starts_with("number out of range"))
+    {
+        return;
+    }
     match (&extracted, &reference) {
         (Ok(model), Ok(value)) => {
             assert_eq!(value.get("model").and_then(Value::as_str), Some(model.as_str()));

@@ -141,12 +141,19 @@ fuzz_target!(|token: Token| {
     if let Some((name, value)) = &token.extra_claim {
         claims.insert(name.clone(), json!(value));
     }
+    // serde_json maps keep one member per name, so a repeated member is spliced into the
+    // text; a "repeat" of a member that is absent is just that member.
+    let repeat = token.repeat_claim.map(|which| {
+        let names = ["exp", "iss", "aud", "scope", "sub"];
+        names[usize::from(which) % names.len()]
+    });
+    let repeated = repeat.is_some_and(|name| claims.contains_key(name));
+    if let (Some(name), false) = (repeat, repeated) {
+        claims.insert(name.to_owned(), json!(ISSUER));
+    }
     let header_text = Value::Object(header.clone()).to_string();
     let mut payload_text = Value::Object(claims.clone()).to_string();
-    if let Some(which) = token.repeat_claim {
-        // serde_json maps keep one member per name; a repeated member is spliced in.
-        let names = ["exp", "iss", "aud", "scope", "sub"];
-        let name = names[usize::from(which) % names.len()];
+    if let (Some(name), true) = (repeat, repeated) {
         payload_text.insert_str(1, &format!("\"{name}\":\"{ISSUER}\","));
     }
     let compact = sign_compact(header_text.as_bytes(), payload_text.as_bytes(), signing_key);
@@ -174,7 +181,7 @@ fuzz_target!(|token: Token| {
         let oracle = Oracle {
             header: &header,
             claims: &claims,
-            repeated: token.repeat_claim.is_some(),
+            repeated,
             test_key: *test_key,
             key_id: verifying.key_id(),
             alg: verifying.algorithm().jws_name(),

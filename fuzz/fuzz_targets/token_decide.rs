@@ -159,8 +159,9 @@ fn check_token_not_echoed(decision: &Decision, token: TokenInput<'_>) {
     let TokenInput::Present(token) = token else {
         return;
     };
-    // Short strings occur in any response by chance; a real token is far longer.
-    if decision.outcome != Outcome::Deny || token.trim().len() < 16 {
+    // Short or dotless strings occur in a response by chance ("application/json" is a
+    // header value); anything shaped like a compact token must not.
+    if decision.outcome != Outcome::Deny || token.trim().len() < 24 || !token.contains('.') {
         return;
     }
     let response = decision.reason.deny_response(
