@@ -33,7 +33,11 @@ fuzz_target!(|data: &[u8]| {
     let extracted = extract_model(body);
 
     let content_type = CONTENT_TYPES[usize::from(choice) % CONTENT_TYPES.len()];
-    let limit = if choice & 0x80 == 0 { 65_536 } else { usize::from(choice & 0x3f) };
+    let limit = if choice & 0x80 == 0 {
+        65_536
+    } else {
+        usize::from(choice & 0x3f)
+    };
     let read = read_model(content_type, body, limit);
     let expected_read = if !content_type.is_some_and(is_json_media_type) {
         Err(Reason::UnsupportedMediaType)
@@ -42,7 +46,10 @@ fuzz_target!(|data: &[u8]| {
     } else {
         extracted.clone()
     };
-    assert_eq!(read, expected_read, "read_model is not its checks plus extract_model");
+    assert_eq!(
+        read, expected_read,
+        "read_model is not its checks plus extract_model"
+    );
 
     // serde_json keeps the last of repeated members; duplicates are compared separately.
     // Numbers beyond f64 are a known difference (docs/fuzzing.md): serde_json refuses them
@@ -57,9 +64,14 @@ fuzz_target!(|data: &[u8]| {
     }
     match (&extracted, &reference) {
         (Ok(model), Ok(value)) => {
-            assert_eq!(value.get("model").and_then(Value::as_str), Some(model.as_str()));
+            assert_eq!(
+                value.get("model").and_then(Value::as_str),
+                Some(model.as_str())
+            );
         }
-        (Ok(model), Err(error)) => panic!("accepted {model:?} from a body serde_json refuses: {error}"),
+        (Ok(model), Err(error)) => {
+            panic!("accepted {model:?} from a body serde_json refuses: {error}")
+        }
         (Err(Reason::BodyNotJson), Ok(Value::Object(_))) => {
             assert!(
                 depth(body) > MAX_NESTING,

@@ -19,8 +19,18 @@ use serde_json::Value;
 
 /// Every top-level name an error may start with.
 const SECTIONS: &[&str] = &[
-    "configuration", "issuer", "audiences", "realm", "unmatched", "limits", "routes", "keys",
-    "token", "revocation", "cache", "audit",
+    "configuration",
+    "issuer",
+    "audiences",
+    "realm",
+    "unmatched",
+    "limits",
+    "routes",
+    "keys",
+    "token",
+    "revocation",
+    "cache",
+    "audit",
 ];
 
 /// What `credential_env` resolves to: the VM's environment in the fuzz world.
@@ -76,10 +86,17 @@ fuzz_target!(|data: &[u8]| {
             SECTIONS.contains(&root) || names_a_member,
             "error names no field of the configuration: {error}"
         );
-        assert!(!error.problem.trim().is_empty(), "error says nothing: {error}");
+        assert!(
+            !error.problem.trim().is_empty(),
+            "error says nothing: {error}"
+        );
         for credential in credentials(&text) {
             // A credential copied into a member name is echoed as that name, rightly.
-            if String::from_utf8_lossy(&text).matches(credential.as_str()).count() > 1 {
+            if String::from_utf8_lossy(&text)
+                .matches(credential.as_str())
+                .count()
+                > 1
+            {
                 continue;
             }
             assert!(
@@ -104,7 +121,9 @@ fn credentials(text: &[u8]) -> Vec<String> {
     };
     let mut found = vec!["env-credential-value-0123".to_owned()];
     for section in ["revocation", "audit"] {
-        if let Some(Value::String(credential)) = value.get(section).and_then(|s| s.get("credential")) {
+        if let Some(Value::String(credential)) =
+            value.get(section).and_then(|s| s.get("credential"))
+        {
             // Short strings appear in messages by chance ("a", "1").
             if credential.len() >= 8 {
                 found.push(credential.clone());
@@ -135,7 +154,10 @@ fn edited_example(edits: &[Edit]) -> String {
             NewValue::Text(text) => Some(Value::from(text.as_str())),
             NewValue::List(items) => Some(Value::from(items.clone())),
             NewValue::Object(members) => Some(Value::Object(
-                members.iter().map(|(k, v)| (k.clone(), Value::from(*v))).collect(),
+                members
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Value::from(*v)))
+                    .collect(),
             )),
         };
         match (edit.add.as_ref(), slot, value) {

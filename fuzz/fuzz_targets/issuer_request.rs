@@ -41,7 +41,10 @@ fuzz_target!(|data: &[u8]| {
             assert!((1..=MAX_SCOPES).contains(&valid.scopes.len()));
             for (index, scope) in valid.scopes.iter().enumerate() {
                 assert_eq!(GrantedScope::parse(scope.as_str()).as_ref(), Ok(scope));
-                assert!(!valid.scopes[..index].contains(scope), "duplicate scope kept");
+                assert!(
+                    !valid.scopes[..index].contains(scope),
+                    "duplicate scope kept"
+                );
             }
             assert!((MIN_DURATION_SECONDS..=max_duration).contains(&valid.duration_seconds));
             assert_eq!(valid.reason.trim(), valid.reason);

@@ -35,7 +35,10 @@ fuzz_target!(|data: &[u8]| {
             return;
         }
     };
-    let positions: Vec<String> = records.iter().map(|(position, _)| position.clone()).collect();
+    let positions: Vec<String> = records
+        .iter()
+        .map(|(position, _)| position.clone())
+        .collect();
     let (candidates, rejections) = ingest::validate(records);
     assert_eq!(candidates.len() + rejections.len(), positions.len());
     let mut seen = candidates
@@ -67,15 +70,24 @@ fuzz_target!(|data: &[u8]| {
     };
     let again = again.expect("an envelope of accepted records decodes");
     let (candidates_again, rejections_again) = ingest::validate(again);
-    assert!(rejections_again.is_empty(), "the other encoding rejected {rejections_again:?}");
+    assert!(
+        rejections_again.is_empty(),
+        "the other encoding rejected {rejections_again:?}"
+    );
     let records_again: Vec<AuditRecord> = candidates_again.into_iter().map(|c| c.record).collect();
-    assert_eq!(records_again, accepted, "the two encodings accept different records");
+    assert_eq!(
+        records_again, accepted,
+        "the two encodings accept different records"
+    );
 });
 
 fn check_candidate(candidate: &Candidate) {
     let log_record = candidate.record.to_otlp_log_record();
     let back = AuditRecord::from_otlp_log_record(&log_record).expect("a mapped record reads back");
-    assert_eq!(back, candidate.record, "the OTLP mapping does not round-trip");
+    assert_eq!(
+        back, candidate.record,
+        "the OTLP mapping does not round-trip"
+    );
     let canonical = record_canonical_json(&candidate.record);
     assert_eq!(candidate.canonical, canonical);
     assert_eq!(candidate.leaf, record_leaf_hash(&canonical));

@@ -62,8 +62,20 @@ struct Input {
 
 /// Real names from the policy, so random paths hit its routes.
 const NAMES: &[&str] = &[
-    "v1", "chat", "completions", "models", "datasets", "claims-2024", "fine_tuning", "jobs",
-    "files", "files-admin", "healthz", "admin", "a", "A",
+    "v1",
+    "chat",
+    "completions",
+    "models",
+    "datasets",
+    "claims-2024",
+    "fine_tuning",
+    "jobs",
+    "files",
+    "files-admin",
+    "healthz",
+    "admin",
+    "a",
+    "A",
 ];
 
 fn segment_text(segment: &Segment) -> String {
@@ -73,8 +85,20 @@ fn segment_text(segment: &Segment) -> String {
         Segment::Empty => String::new(),
         Segment::Dot => ".".into(),
         Segment::DotDot => "..".into(),
-        Segment::EncodedDot(upper) => if *upper { "%2E".into() } else { "%2e".into() },
-        Segment::EncodedSlash(upper) => if *upper { "a%2Fb".into() } else { "a%2fb".into() },
+        Segment::EncodedDot(upper) => {
+            if *upper {
+                "%2E".into()
+            } else {
+                "%2e".into()
+            }
+        }
+        Segment::EncodedSlash(upper) => {
+            if *upper {
+                "a%2Fb".into()
+            } else {
+                "a%2fb".into()
+            }
+        }
         Segment::EncodedBackslash => "a%5Cb".into(),
         Segment::EncodedLetter(byte) => format!("v%{:02X}", 0x41 + byte % 26),
         Segment::EncodedPercent => "%252e".into(),
@@ -114,7 +138,13 @@ fuzz_target!(|data: &[u8]| {
     // A `?` or `#` inside a generated segment is left in: `find` must split at the first `?`
     // exactly as `check` does here.
     let (path, query) = match path.split_once('?') {
-        Some((path, query)) => (path.to_owned(), Some(format!("{query}?{}", input.query.clone().unwrap_or_default()))),
+        Some((path, query)) => (
+            path.to_owned(),
+            Some(format!(
+                "{query}?{}",
+                input.query.clone().unwrap_or_default()
+            )),
+        ),
         None => (path, input.query.clone()),
     };
     check(&path, query.as_deref(), method, &table(&input.routes));
@@ -125,13 +155,25 @@ fuzz_target!(|data: &[u8]| {
 fn check(path: &str, query: Option<&str>, method: &str, table: &RouteTable) {
     let accepted = check_path(path).is_ok();
     if accepted {
-        assert_eq!(normalise(path), path, "accepted a path a normaliser would change");
+        assert_eq!(
+            normalise(path),
+            path,
+            "accepted a path a normaliser would change"
+        );
     }
     let found = table.find(method, path);
-    assert_eq!(found.is_ok(), accepted, "find and check_path disagree on {path:?}");
+    assert_eq!(
+        found.is_ok(),
+        accepted,
+        "find and check_path disagree on {path:?}"
+    );
     if let Some(query) = query {
         let with_query = format!("{path}?{query}");
-        assert_eq!(table.find(method, &with_query), found, "the query changed the route");
+        assert_eq!(
+            table.find(method, &with_query),
+            found,
+            "the query changed the route"
+        );
     }
     let Ok(found) = found else {
         assert_eq!(found, Err(Reason::AmbiguousPath));
@@ -142,7 +184,9 @@ fn check(path: &str, query: Option<&str>, method: &str, table: &RouteTable) {
             && match &rule.path {
                 PathMatch::Exact(exact) => exact == path,
                 // `/v1/` covers what is below `/v1/`; `/v1` also `/v1` itself.
-                PathMatch::Prefix(prefix) if prefix.ends_with('/') => path.starts_with(prefix.as_str()),
+                PathMatch::Prefix(prefix) if prefix.ends_with('/') => {
+                    path.starts_with(prefix.as_str())
+                }
                 PathMatch::Prefix(prefix) => {
                     path == prefix || path.starts_with(&format!("{prefix}/"))
                 }

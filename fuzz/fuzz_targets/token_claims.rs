@@ -22,9 +22,8 @@ use std::sync::LazyLock;
 
 static POLICY: LazyLock<Policy> = LazyLock::new(fixtures::policy);
 static KEYS: LazyLock<KeySet> = LazyLock::new(fixtures::keys);
-static SIGNERS: LazyLock<[(TestKey, jitgate_grant::SigningKey); 3]> = LazyLock::new(|| {
-    TestKey::ALL.map(|key| (key, key.signing_key()))
-});
+static SIGNERS: LazyLock<[(TestKey, jitgate_grant::SigningKey); 3]> =
+    LazyLock::new(|| TestKey::ALL.map(|key| (key, key.signing_key())));
 
 const ISSUER: &str = "https://issuer.jitgate.test";
 const AUDIENCE: &str = "jitgate-gateway";
@@ -105,7 +104,11 @@ fuzz_target!(|token: Token| {
     let (test_key, signing_key) = &SIGNERS[usize::from(token.signer) % SIGNERS.len()];
     let verifying = signing_key.verifying_key();
     let mut header = Map::new();
-    insert(&mut header, "alg", text(&token.alg, verifying.algorithm().jws_name()));
+    insert(
+        &mut header,
+        "alg",
+        text(&token.alg, verifying.algorithm().jws_name()),
+    );
     insert(&mut header, "typ", text(&token.typ, "at+jwt"));
     insert(&mut header, "kid", text(&token.kid, &verifying.key_id()));
     if let Some((name, _)) = &token.extra_header {
@@ -205,7 +208,9 @@ struct Oracle<'a> {
 impl Oracle<'_> {
     fn acceptable(&self) -> Result<(), &'static str> {
         let leeway = POLICY.token_rules.leeway_seconds;
-        let string = |map: &Map<String, Value>, key: &str| map.get(key).and_then(Value::as_str).map(str::to_owned);
+        let string = |map: &Map<String, Value>, key: &str| {
+            map.get(key).and_then(Value::as_str).map(str::to_owned)
+        };
         let integer = |key: &str| self.claims.get(key).and_then(Value::as_i64);
         if self.test_key == TestKey::Attacker {
             return Err("signed by an untrusted key");
@@ -219,7 +224,9 @@ impl Oracle<'_> {
         if string(self.header, "kid") != Some(self.key_id.clone()) {
             return Err("kid is not the signing key");
         }
-        let typ = string(self.header, "typ").unwrap_or_default().to_ascii_lowercase();
+        let typ = string(self.header, "typ")
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         if typ != "at+jwt" && typ != "application/at+jwt" {
             return Err("typ");
         }

@@ -110,7 +110,10 @@ fuzz_target!(|data: &[u8]| {
     let mut cache = VerificationCache::new(4);
     for attempt in ["miss", "hit"] {
         let cached = decide_cached(&first, &mut cache);
-        assert_eq!(cached, fresh, "decide_cached ({attempt}) disagrees with decide");
+        assert_eq!(
+            cached, fresh,
+            "decide_cached ({attempt}) disagrees with decide"
+        );
     }
     let second = inputs_at(second_now);
     assert_eq!(
@@ -131,7 +134,10 @@ fn check_allowed(decision: &Decision, token: TokenInput<'_>, now: UnixTime) {
     let TokenInput::Present(token) = token else {
         panic!("allowed a token route without exactly one token: {decision:?}");
     };
-    let grant = decision.grant.as_ref().expect("an allowed token request has its grant");
+    let grant = decision
+        .grant
+        .as_ref()
+        .expect("an allowed token request has its grant");
     let verified = verify_token(token, &KEYS, &POLICY.token_rules, now)
         .expect("an allowed token verifies on its own");
     assert_eq!(verified.claims, grant.claims);
@@ -140,7 +146,10 @@ fn check_allowed(decision: &Decision, token: TokenInput<'_>, now: UnixTime) {
         .as_deref()
         .expect("an allowed token route names its scope");
     let required = Scope::parse(required).expect("the required scope parses");
-    assert!(any_covers(&grant.scopes, &required), "granted scopes do not cover {required:?}");
+    assert!(
+        any_covers(&grant.scopes, &required),
+        "granted scopes do not cover {required:?}"
+    );
 }
 
 fn check_verification_agrees(token: TokenInput<'_>, now: UnixTime) {
@@ -164,13 +173,18 @@ fn check_token_not_echoed(decision: &Decision, token: TokenInput<'_>) {
     if decision.outcome != Outcome::Deny || token.trim().len() < 24 || !token.contains('.') {
         return;
     }
-    let response = decision.reason.deny_response(
-        &POLICY.realm,
-        decision.required_scope.as_deref(),
-        "fuzz",
+    let response =
+        decision
+            .reason
+            .deny_response(&POLICY.realm, decision.required_scope.as_deref(), "fuzz");
+    assert!(
+        !response.body.contains(token.trim()),
+        "deny body echoes the token"
     );
-    assert!(!response.body.contains(token.trim()), "deny body echoes the token");
     for (name, value) in &response.headers {
-        assert!(!value.contains(token.trim()), "deny header {name} echoes the token");
+        assert!(
+            !value.contains(token.trim()),
+            "deny header {name} echoes the token"
+        );
     }
 }

@@ -46,7 +46,9 @@ fn decode_unreserved_and_slashes(path: &str) -> String {
 }
 
 fn hex(byte: u8) -> Option<u8> {
-    (byte as char).to_digit(16).and_then(|d| u8::try_from(d).ok())
+    (byte as char)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
 }
 
 fn merge_slashes(path: &str) -> String {
