@@ -33,9 +33,21 @@ pub use report::Report;
 pub fn run(plan: &Plan) -> Result<Report, BenchError> {
     let machine = machine::Machine::describe(plan);
     let throughput = rounds::measure(plan)?;
-    let revocation = revocation::measure(plan.revocation_trials, &plan.jitgate_wasm)?;
+    let revocation = revocation::measure(plan.revocation_trials, &plan.jitgate_wasm, plan.smoke)?;
+    // A full run has already spent minutes on the throughput rounds: an ingest failure is
+    // reported with them rather than throwing them away.
     let ingest = match &plan.ingest_bench {
-        Some(binary) => Some(ingest::measure(binary, plan.ingest_records)?),
+        Some(binary) => match ingest::measure(binary, plan.ingest_records) {
+            Ok(figures) => Some(figures),
+            Err(error) if plan.smoke => return Err(error),
+            Err(error) => {
+                eprintln!("bench: ingest: {error}");
+                Some(ingest::IngestFigures {
+                    stores: Vec::new(),
+                    postgres_skipped: Some(format!("the ingest run failed: {error}")),
+                })
+            }
+        },
         None => None,
     };
     let sizes = report::WasmSizes::read(plan)?;

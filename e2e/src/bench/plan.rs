@@ -59,7 +59,8 @@ impl Plan {
             warmup: Duration::ZERO,
             connections: 4,
             fresh_tokens: 200,
-            revocation_trials: 3,
+            // One per demo requester the trials take turns among.
+            revocation_trials: 5,
             ingest_bench: None,
             ingest_records: 0,
             jitgate_wasm,

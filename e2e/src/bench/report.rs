@@ -252,6 +252,9 @@ impl Report {
             r.max().map_or("—".into(), milliseconds),
             r.latencies.len()
         )?;
+        if let Some(problem) = &r.problem {
+            writeln!(out, "- **Revocation trials stopped early:** {problem}.")?;
+        }
         match &self.ingest {
             Some(ingest) => {
                 for (_, _, line) in &ingest.stores {
