@@ -3,6 +3,7 @@
 
 mod access;
 mod audit;
+mod explain;
 
 use std::process::ExitCode;
 
@@ -22,6 +23,8 @@ enum Command {
     Access(access::Command),
     #[command(flatten)]
     Audit(audit::Command),
+    /// Explain the decision the gate would make for one request, and why.
+    Explain(explain::ExplainArgs),
 }
 
 #[tokio::main]
@@ -36,5 +39,6 @@ async fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Access(command) => access::run(command).await,
         Command::Audit(command) => audit::run(command).await,
+        Command::Explain(args) => explain::run(args).await,
     }
 }
