@@ -367,6 +367,12 @@ fn malformed_tokens() -> Vec<Vector> {
             "Bearer eyJhbGciOiJFZERTQSJ9.e30.AAAA,Bearer eyJhbGciOiJFZERTQSJ9.e30.AAAA",
         ])
         .expect("deny", "duplicate_token", 400),
+        case(
+            "token-in-header-and-query",
+            "A header token beside an access_token query parameter is two tokens (RFC 6750 §2.3): refused, so the query copy never reaches the upstream.",
+        )
+        .request("POST", "/v1/chat/completions?access_token=a-second-token")
+        .expect("deny", "duplicate_token", 400),
         case("not-a-jws", "Garbage after Bearer.")
             .authorization(&["Bearer not-a-token"])
             .expect("deny", "malformed_token", 401),
