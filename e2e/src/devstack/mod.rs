@@ -12,7 +12,8 @@
 //! <data>/issuer/          issuer database and signing keys (0700)
 //! <data>/collector/       audit log database and checkpoint key (0700)
 //! <data>/secrets/         the collector's sender and reviewer credentials (0700)
-//! <data>/envoy/           rendered Envoy config, envoy.log, access.log
+//! <data>/envoy/           rendered Envoy config, the filter's plugin-config.json (0600:
+//!                         it holds the feed and collector credentials), envoy.log, access.log
 //! <data>/logs/            issuer.log, collector.log
 //! ```
 
@@ -119,6 +120,10 @@ impl DevStack {
             &issuer_url,
             jitgate_issuer::demo::DEMO_DATA_PLANE_CREDENTIAL,
             &credentials.sender,
+        )?;
+        write_private(
+            &data_dir.join("envoy/plugin-config.json"),
+            &serde_json::to_string_pretty(&configuration).unwrap_or_default(),
         )?;
         let mut spec = EnvoySpec::jitgate(
             Backends {
@@ -302,6 +307,20 @@ fn wait_for_gate(envoy: &Envoy) -> Result<()> {
     envoy.wait_for_counter_at_least("jitgate_keys_fetch_ok", &[], vms, timeout)?;
     envoy.wait_for_counter_at_least("jitgate_revocation_poll_ok", &[], vms, timeout)?;
     Ok(())
+}
+
+/// Writes `text` to `path`, readable by the owner only (replacing an older file).
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::remove_file(path);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut file| file.write_all(text.as_bytes()))
+        .map_err(Error::io(format!("write {}", path.display())))
 }
 
 fn absolute(path: &Path) -> Result<PathBuf> {

@@ -18,6 +18,8 @@ const VOLATILE: &[(&str, &str)] = &[
     (r"(?m)^date: .*$", "date: <date>"),
     // RFC 3339 times, with or without fractions.
     (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", "<time>"),
+    // Time left, counted from now: `(in 14m 55s)`.
+    (r"\(in (\d+[dhms] ?)+\)", "(in <duration>)"),
     // x-request-id UUIDs.
     (
         r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
@@ -137,11 +139,12 @@ mod tests {
     #[test]
     fn times_uuids_dates_and_ports_are_masked() {
         let mut normalizer = Normalizer::new().unwrap();
-        let text = "date: Tue, 24 Nov 2026 18:50:57 GMT\r\nuntil 2026-11-24T19:50:53Z\r\n\
+        let text =
+            "date: Tue, 24 Nov 2026 18:50:57 GMT\r\nuntil 2026-11-24T19:50:53Z (in 14m 55s)\r\n\
                     x-request-id: 0ee921c5-2b33-43ca-84e4-98d8494d2e36 at 127.0.0.1:43211  \n";
         assert_eq!(
             normalizer.normalize(text),
-            "date: <date>\nuntil <time>\nx-request-id: <uuid> at 127.0.0.1:<port>"
+            "date: <date>\nuntil <time> (in <duration>)\nx-request-id: <uuid> at 127.0.0.1:<port>"
         );
     }
 
