@@ -61,18 +61,19 @@ pub fn filter_wasm(workspace: &Workspace) -> Result<PathBuf, Error> {
     Ok(wasm)
 }
 
-/// Builds the release policy component (`wit/jitgate.wit`, world `policy`) and returns its
+/// Builds the policy component (`wit/jitgate.wit`, world `policy`) and returns its
 /// path, after printing its size.
 pub fn component_wasm(workspace: &Workspace) -> Result<PathBuf, Error> {
     Cmd::cargo()
-        .args(["build", "--release", "--target", "wasm32-wasip2"])
+        .args(["build", "--profile", "component", "--target", "wasm32-wasip2"])
         .args(["-p", "jitgate-component"])
         .current_dir(workspace.root())
         .run()?;
     let wasm = workspace
         .target_dir()
         .join("wasm32-wasip2")
-        .join("release")
+        // The `component` profile in the root Cargo.toml: release, optimised for size.
+        .join("component")
         .join("jitgate_component.wasm");
     let bytes = fs::metadata(&wasm)
         .map_err(Error::io(&wasm))

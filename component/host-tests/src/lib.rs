@@ -26,13 +26,13 @@ use bindings::Policy;
 /// The environment variable naming the built component (`cargo xtask test` sets it).
 pub const COMPONENT_WASM_ENV: &str = "JITGATE_COMPONENT_WASM";
 
-/// The built component: `$JITGATE_COMPONENT_WASM`, else the release build in the workspace's
-/// target directory.
+/// The built component: `$JITGATE_COMPONENT_WASM`, else `cargo xtask build`'s output (the
+/// `component` profile) in the workspace's target directory.
 pub fn component_path() -> PathBuf {
     match std::env::var_os(COMPONENT_WASM_ENV) {
         Some(path) => PathBuf::from(path),
         None => Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../target/wasm32-wasip2/release/jitgate_component.wasm"),
+            .join("../../target/wasm32-wasip2/component/jitgate_component.wasm"),
     }
 }
 
@@ -44,18 +44,23 @@ pub struct PolicyHost {
 
 impl PolicyHost {
     /// Compiles and instantiates the component at `path`.
+    pub fn load(path: &Path) -> wasmtime::Result<PolicyHost> {
+        let engine = Engine::default();
+        let component = Component::from_file(&engine, path)?;
+        PolicyHost::instantiate(&engine, &component)
+    }
+
+    /// A fresh instance of an already compiled component (compiling is the slow part).
     ///
     /// Rust's standard library on `wasm32-wasip2` imports a few WASI CLI interfaces (stdio
     /// for panic messages, environment, exit) and `wasi:random/insecure-seed` (the keys of
     /// its hash maps). The decision path needs only the seed: every other import is linked
     /// to a trap, so a test that passes here also proves `decide` does no I/O.
-    pub fn load(path: &Path) -> wasmtime::Result<PolicyHost> {
-        let engine = Engine::default();
-        let component = Component::from_file(&engine, path)?;
-        let mut linker = Linker::new(&engine);
+    pub fn instantiate(engine: &Engine, component: &Component) -> wasmtime::Result<PolicyHost> {
+        let mut linker = Linker::new(engine);
         let seed_imports: Vec<String> = component
             .component_type()
-            .imports(&engine)
+            .imports(engine)
             .map(|(name, _)| name.to_owned())
             .filter(|name| name.starts_with("wasi:random/insecure-seed@"))
             .collect();
@@ -64,9 +69,9 @@ impl PolicyHost {
                 .instance(&name)?
                 .func_wrap("insecure-seed", |_, ()| Ok(((hash_seed(1), hash_seed(2)),)))?;
         }
-        linker.define_unknown_imports_as_traps(&component)?;
-        let mut store = Store::new(&engine, ());
-        let policy = Policy::instantiate(&mut store, &component, &linker)?;
+        linker.define_unknown_imports_as_traps(component)?;
+        let mut store = Store::new(engine, ());
+        let policy = Policy::instantiate(&mut store, component, &linker)?;
         Ok(PolicyHost { store, policy })
     }
 
