@@ -65,7 +65,13 @@ pub fn filter_wasm(workspace: &Workspace) -> Result<PathBuf, Error> {
 /// path, after printing its size.
 pub fn component_wasm(workspace: &Workspace) -> Result<PathBuf, Error> {
     Cmd::cargo()
-        .args(["build", "--profile", "component", "--target", "wasm32-wasip2"])
+        .args([
+            "build",
+            "--profile",
+            "component",
+            "--target",
+            "wasm32-wasip2",
+        ])
         .args(["-p", "jitgate-component"])
         .current_dir(workspace.root())
         .run()?;
