@@ -124,7 +124,7 @@ impl AuditBuffer {
         self.next_sequence += 1;
         record.stream_id = self.stream_id.clone();
         record.sequence = sequence;
-        let text = record.to_otlp_log_record().to_string();
+        let text = record.to_otlp_log_record_text();
         let mut dropped = 0;
         match self.limits.overflow {
             Overflow::Deny if self.queue.len() >= self.limits.max_records.saturating_mul(2) => {
