@@ -22,10 +22,13 @@ impl TokenDigest {
 
     /// `sha256:` and 64 lowercase hex digits, the form audit records carry.
     pub fn to_hex(&self) -> String {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut text = String::with_capacity(71);
         text.push_str("sha256:");
         for byte in self.0 {
-            text.push_str(&format!("{byte:02x}"));
+            // One formatted string per byte showed up in every audit record's profile.
+            text.push(char::from(HEX[usize::from(byte >> 4)]));
+            text.push(char::from(HEX[usize::from(byte & 0x0f)]));
         }
         text
     }

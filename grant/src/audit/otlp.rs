@@ -438,24 +438,33 @@ fn attribute_map(record: &Value) -> Result<Map<String, Value>, RecordError> {
     Ok(map)
 }
 
-/// Appends `value` as a JSON string, escaped as serde_json escapes it.
+/// Appends `value` as a JSON string, escaped as serde_json escapes it. Runs of characters
+/// that need no escape (nearly all of them) are copied whole, not one `char` at a time.
 fn push_json_string(out: &mut String, value: &str) {
     out.push('"');
-    for character in value.chars() {
-        match character {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            control if u32::from(control) < 0x20 => {
-                out.push_str(&format!("\\u{:04x}", u32::from(control)));
-            }
-            other => out.push(other),
+    let mut plain_from = 0;
+    for (index, byte) in value.bytes().enumerate() {
+        let escape = match byte {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0x00..=0x1f => "",
+            _ => continue,
+        };
+        // Every byte matched above is ASCII, so `index` is a char boundary.
+        out.push_str(&value[plain_from..index]);
+        if escape.is_empty() {
+            out.push_str(&format!("\\u{byte:04x}"));
+        } else {
+            out.push_str(escape);
         }
+        plain_from = index + 1;
     }
+    out.push_str(&value[plain_from..]);
     out.push('"');
 }
 
