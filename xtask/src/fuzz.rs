@@ -36,8 +36,27 @@ pub const TARGETS: &[&str] = &[
 
 /// Seconds per target for `cargo xtask fuzz` without `--seconds`.
 pub const DEFAULT_SECONDS: u64 = 600;
-/// Seconds per target in `cargo xtask test`: seven targets stay within about four minutes.
+/// Seconds per target in `cargo xtask test` at most: seven targets stay within about four
+/// minutes.
 pub const SMOKE_SECONDS: u64 = 30;
+/// The smoke run's libFuzzer seed. Fixed, with a fresh corpus each time, so the smoke run
+/// replays one known sequence of inputs: a random find can fail `cargo xtask fuzz`, never an
+/// unrelated commit's CI. Finding new bugs is the long run's job.
+pub const SMOKE_SEED: u64 = 20_261_124;
+/// Inputs per target in the smoke run: about what this machine's 2 cores run in 30 s,
+/// each count checked crash-free. A slower machine stops at [`SMOKE_SECONDS`] first and so
+/// runs a prefix of the same sequence.
+const SMOKE_RUNS: &[(&str, u64)] = &[
+    ("token_decide", 1_500_000),
+    ("token_claims", 100_000),
+    ("filter_config", 110_000),
+    ("body_model", 4_000_000),
+    ("route_match", 1_700_000),
+    ("otlp_ingest", 1_500_000),
+    ("issuer_request", 9_000_000),
+];
+/// For a target missing from the table.
+const SMOKE_RUNS_DEFAULT: u64 = 100_000;
 
 /// What to fuzz and for how long.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,18 +65,38 @@ pub struct FuzzRun {
     pub target: Option<String>,
     /// libFuzzer's `-max_total_time` for each target.
     pub seconds: u64,
+    /// The reproducible short run of `cargo xtask test`: [`SMOKE_SEED`], a bounded number of
+    /// inputs, and a fresh corpus instead of the one longer runs grow.
+    pub smoke: bool,
 }
 
 impl FuzzRun {
-    /// Reads `[target] [--seconds N]`.
+    /// The run `cargo xtask test` makes: every target, reproducibly, for a short while.
+    pub fn smoke() -> FuzzRun {
+        FuzzRun {
+            target: None,
+            seconds: SMOKE_SECONDS,
+            smoke: true,
+        }
+    }
+}
+
+impl FuzzRun {
+    /// Reads `[target] [--seconds N | --smoke]`.
     pub fn parse(args: &[&str]) -> Result<FuzzRun, Error> {
         let mut run = FuzzRun {
             target: None,
             seconds: DEFAULT_SECONDS,
+            smoke: false,
         };
         let mut rest = args.iter();
         while let Some(arg) = rest.next() {
             match *arg {
+                // Exactly the run `cargo xtask test` makes, to reproduce it.
+                "--smoke" => {
+                    run.smoke = true;
+                    run.seconds = SMOKE_SECONDS;
+                }
                 "--seconds" => {
                     let value = rest.next().ok_or_else(|| {
                         Error::Usage("`--seconds` needs a number of seconds".to_owned())
@@ -75,7 +114,7 @@ impl FuzzRun {
                 }
                 other => {
                     return Err(Error::Usage(format!(
-                        "`fuzz {other}`: expected one of {} and/or --seconds N",
+                        "`fuzz {other}`: expected one of {} and/or --seconds N or --smoke",
                         TARGETS.join(", ")
                     )))
                 }
@@ -117,7 +156,7 @@ pub fn fuzz(workspace: &Workspace, run: &FuzzRun) -> Result<(), Error> {
     for target in run.targets() {
         let started = Instant::now();
         let seeds = write_seeds(workspace.root(), &layout, target)?;
-        let stats = fuzz_one(workspace.root(), &layout, target, run.seconds)?;
+        let stats = fuzz_one(workspace.root(), &layout, target, run)?;
         println!(
             "fuzz: {target}: {} execs, {} execs/s, {seeds} seeds, no crash ({})",
             stats.executions,
@@ -145,8 +184,10 @@ impl Layout {
     }
 
     /// The corpus libFuzzer grows; kept between runs so longer runs build on shorter ones.
-    fn corpus(&self, target: &str) -> PathBuf {
-        self.dir.join("corpus").join(target)
+    /// The smoke run's starts empty every time, so it does not depend on earlier runs.
+    fn corpus(&self, target: &str, smoke: bool) -> PathBuf {
+        let kind = if smoke { "smoke-corpus" } else { "corpus" };
+        self.dir.join(kind).join(target)
     }
 
     fn seeds(&self, target: &str) -> PathBuf {
@@ -176,8 +217,11 @@ fn build(workspace: &Workspace, tools_dir: &Path, layout: &Layout) -> Result<(),
 }
 
 /// Runs one target; a crash fails with the artifact path and the tail of the log.
-fn fuzz_one(root: &Path, layout: &Layout, target: &str, seconds: u64) -> Result<FuzzStats, Error> {
-    let corpus = layout.corpus(target);
+fn fuzz_one(root: &Path, layout: &Layout, target: &str, run: &FuzzRun) -> Result<FuzzStats, Error> {
+    let corpus = layout.corpus(target, run.smoke);
+    if run.smoke && corpus.exists() {
+        fs::remove_dir_all(&corpus).map_err(Error::io(&corpus))?;
+    }
     let artifacts = layout.artifacts(target);
     let log_path = layout.log(target);
     for dir in [&corpus, &artifacts, &layout.dir.join("logs")] {
@@ -188,12 +232,16 @@ fn fuzz_one(root: &Path, layout: &Layout, target: &str, seconds: u64) -> Result<
     let regressions = root.join("testdata").join("fuzz-regressions").join(target);
     let mut command = Command::new(layout.binary(target));
     command
-        .arg(format!("-max_total_time={seconds}"))
+        .arg(format!("-max_total_time={}", run.seconds))
         .arg(format!("-artifact_prefix={}/", artifacts.display()))
         // A single input taking 10 s, or 2 GB, is a finding too (hangs and memory blow-ups).
-        .args(["-timeout=10", "-rss_limit_mb=2048", "-print_final_stats=1"])
-        .arg(&corpus)
-        .arg(layout.seeds(target));
+        .args(["-timeout=10", "-rss_limit_mb=2048", "-print_final_stats=1"]);
+    if run.smoke {
+        command
+            .arg(format!("-seed={SMOKE_SEED}"))
+            .arg(format!("-runs={}", smoke_runs(target)));
+    }
+    command.arg(&corpus).arg(layout.seeds(target));
     if regressions.is_dir() {
         command.arg(&regressions);
     }
@@ -228,6 +276,13 @@ fn fuzz_one(root: &Path, layout: &Layout, target: &str, seconds: u64) -> Result<
             log_path.display()
         ))
     })
+}
+
+fn smoke_runs(target: &str) -> u64 {
+    SMOKE_RUNS
+        .iter()
+        .find(|(name, _)| *name == target)
+        .map_or(SMOKE_RUNS_DEFAULT, |(_, runs)| *runs)
 }
 
 fn tail(text: &str, lines: usize) -> String {
@@ -462,7 +517,8 @@ mod tests {
             FuzzRun::parse(&["body_model", "--seconds", "60"]).ok(),
             Some(FuzzRun {
                 target: Some("body_model".to_owned()),
-                seconds: 60
+                seconds: 60,
+                smoke: false,
             })
         );
         assert_eq!(

@@ -43,9 +43,10 @@ commands:
                    Envoy, bench smoke
   bench            jitgate beside Envoy's native jwt_authn + RBAC and a no-op Wasm filter,
                    revocation latency, collector ingest; writes docs/benchmarks.md (~10 min)
-  fuzz [target] [--seconds N]
+  fuzz [target] [--seconds N | --smoke]
                    build the cargo-fuzz targets in fuzz/ and run each (or one) with libFuzzer,
-                   seeded from testdata/, N seconds per target (default 600); see docs/fuzzing.md
+                   seeded from testdata/, N seconds per target (default 600); --smoke repeats
+                   the short fixed-seed run of `test`; see docs/fuzzing.md
   vectors          regenerate testdata/vectors/*.json from the test keys
   vectors --check  only check that testdata/vectors is up to date
   help             show this text

@@ -93,12 +93,9 @@ fn steps(pipeline: &mut Pipeline, root: &Path) -> Result<(), Stopped> {
 
     pipeline.step("fuzz smoke", || {
         // Every target for a short while, seeded from testdata/ and replaying the committed
-        // regressions; `cargo xtask fuzz` is the long run.
-        let smoke = crate::fuzz::FuzzRun {
-            target: None,
-            seconds: crate::fuzz::SMOKE_SECONDS,
-        };
-        crate::fuzz::fuzz(&workspace, &smoke)
+        // regressions, with a fixed seed so it is reproducible; `cargo xtask fuzz` is the
+        // long run that looks for new findings.
+        crate::fuzz::fuzz(&workspace, &crate::fuzz::FuzzRun::smoke())
     })?;
 
     match vectors::generator_missing(&workspace) {
