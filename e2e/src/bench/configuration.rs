@@ -268,7 +268,8 @@ mod tests {
             spec.template
                 .render(&BootstrapValues::example())
                 .expect("renders")
-                .contains("jwt_cache_config")
+                // The YAML key, not the word: the filter chain's comment names it too.
+                .contains("jwt_cache_config:")
         };
         assert!(has_cache(Configuration::JwtAuthnCached));
         assert!(!has_cache(Configuration::JwtAuthnUncached));
