@@ -178,6 +178,22 @@ fn a_token_in_the_query_string_is_never_read_nor_forwarded() {
         "nothing was let through"
     );
     assert_upstream_clean(&stack.upstream, &[&token], &[]);
+
+    // Envoy's access log (the bootstrap's format) shows the path without its query, so a
+    // token a client put there is not written to the gateway's logs either.
+    let log = (0..50)
+        .map(|_| {
+            std::thread::sleep(Duration::from_millis(100));
+            stack.envoy.access_log()
+        })
+        .find(|log| log.lines().count() >= 3)
+        .unwrap_or_else(|| panic!("three access log lines: {}", stack.envoy.access_log()));
+    assert!(!log.contains(&token), "the token was logged: {log}");
+    assert!(!log.contains("access_token"), "the query was logged: {log}");
+    assert!(
+        log.contains("\"POST /v1/chat/completions HTTP/1.1\""),
+        "{log}"
+    );
 }
 
 #[test]
