@@ -32,6 +32,11 @@ pub struct VerificationCache {
     entries: HashMap<TokenDigest, Arc<VerifiedGrant>>,
     /// Insertion order, for evicting the oldest entry when full.
     order: VecDeque<TokenDigest>,
+    /// No entry's `exp` is earlier than this (it may be earlier than every entry's, after
+    /// removals): a full cache scans for expired entries only once this has passed.
+    /// Scanning on every insert into a full cache cost O(capacity) hashes per new token —
+    /// four times the signature check at 10 000 entries (callgrind, `bench/hot-path fresh`).
+    earliest_exp: Option<i64>,
     stats: CacheStats,
 }
 
@@ -42,6 +47,7 @@ impl VerificationCache {
             capacity,
             entries: HashMap::with_capacity(capacity.min(4096)),
             order: VecDeque::with_capacity(capacity.min(4096)),
+            earliest_exp: None,
             stats: CacheStats::default(),
         }
     }
@@ -108,7 +114,10 @@ impl VerificationCache {
         if self.capacity == 0 {
             return;
         }
-        if self.entries.len() >= self.capacity {
+        let something_expired = self
+            .earliest_exp
+            .is_some_and(|exp| now.seconds() >= UnixTime(exp).plus(rules.leeway_seconds).seconds());
+        if self.entries.len() >= self.capacity && something_expired {
             self.evict_expired(rules, now);
         }
         while self.entries.len() >= self.capacity {
@@ -119,9 +128,11 @@ impl VerificationCache {
                 None => break,
             }
         }
+        let exp = grant.claims.exp;
         if self.entries.insert(digest, grant).is_none() {
             self.order.push_back(digest);
         }
+        self.earliest_exp = Some(self.earliest_exp.map_or(exp, |earliest| earliest.min(exp)));
     }
 
     fn remove(&mut self, digest: &TokenDigest) {
@@ -136,6 +147,7 @@ impl VerificationCache {
             .retain(|_, grant| now.seconds() < UnixTime(grant.claims.exp).plus(leeway).seconds());
         let entries = &self.entries;
         self.order.retain(|digest| entries.contains_key(digest));
+        self.earliest_exp = self.entries.values().map(|grant| grant.claims.exp).min();
     }
 }
 
@@ -242,6 +254,37 @@ mod tests {
             misses,
             "the newest entry is still cached"
         );
+    }
+
+    #[test]
+    fn a_full_cache_drops_an_expired_entry_before_the_oldest_live_one() {
+        let key = SigningKey::ed25519_from_seed(&[1; 32]).unwrap();
+        let keys = key_set(&key);
+        let mut cache = VerificationCache::new(3);
+        let oldest = token(&key, "oldest", NOW.0 + 100);
+        let short = token(&key, "short", NOW.0 + 5);
+        let other = token(&key, "other", NOW.0 + 100);
+        for token in [&oldest, &short, &other] {
+            assert!(cache.verify(token, &keys, &rules(), NOW).is_ok());
+        }
+        // Full when `short` has expired: it makes room, not the oldest live entry.
+        let later = NOW.plus(6);
+        let fourth = token(&key, "fourth", NOW.0 + 100);
+        assert!(cache.verify(&fourth, &keys, &rules(), later).is_ok());
+        assert_eq!(cache.len(), 3);
+        let misses = cache.stats().misses;
+        for token in [&oldest, &other, &fourth] {
+            assert!(cache.verify(token, &keys, &rules(), later).is_ok());
+        }
+        assert_eq!(cache.stats().misses, misses, "the live entries stayed");
+        // Full with nothing expired: the oldest entry goes.
+        assert!(cache
+            .verify(&token(&key, "fifth", NOW.0 + 100), &keys, &rules(), later)
+            .is_ok());
+        assert!(cache.verify(&other, &keys, &rules(), later).is_ok());
+        assert_eq!(cache.stats().misses, misses + 1, "`other` is still cached");
+        assert!(cache.verify(&oldest, &keys, &rules(), later).is_ok());
+        assert_eq!(cache.stats().misses, misses + 2, "`oldest` was evicted");
     }
 
     #[test]
