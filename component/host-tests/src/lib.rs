@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Store};
 
+// The filter's own vector glue, shared with `filter/tests/glue_vectors.rs`.
+#[path = "../../../filter/tests/support/vector_glue.rs"]
 pub mod glue;
 
 /// The host side of the world, generated from the WIT (which documents it).

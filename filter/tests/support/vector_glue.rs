@@ -1,6 +1,10 @@
-//! The proxy-wasm host's answer to a vector: the filter's glue driven by its fake host, set
-//! up exactly as `filter/tests/glue_vectors.rs` does (keys inline or fetched, the revocation
-//! feed polled at the vector's time or left stale, a one-record audit buffer filled first).
+//! The proxy-wasm host's answer to a vector: the filter's glue driven by its fake host (keys
+//! inline or fetched, the revocation feed polled at the vector's time or left stale, a
+//! one-record audit buffer filled first).
+//!
+//! One file for both places that need it: `filter/tests/glue_vectors.rs` includes it as a
+//! test module, and `component/host-tests` includes it (`#[path]`) as its filter host, so
+//! "three hosts, one answer" drives the filter exactly as the filter's own test does.
 
 // Test support: a vector the fake host cannot replay is a broken test, so it panics.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
