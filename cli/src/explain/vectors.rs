@@ -116,24 +116,7 @@ fn explain_decides_every_vector_as_the_filter_does() {
     );
     assert_eq!(
         FILES.len(),
-        vector_files_on_disk(),
+        jitgate_conformance::bundle::vector_files_on_disk().unwrap(),
         "every vector in testdata/vectors is bundled"
     );
-}
-
-/// How many vector files `testdata/vectors/` holds now: the bundle must have them all.
-fn vector_files_on_disk() -> usize {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/vectors");
-    std::fs::read_dir(dir)
-        .unwrap()
-        .filter(|entry| {
-            entry
-                .as_ref()
-                .unwrap()
-                .path()
-                .extension()
-                .and_then(|ext| ext.to_str())
-                == Some("json")
-        })
-        .count()
 }

@@ -137,7 +137,7 @@ fn the_component_the_core_and_the_filter_answer_every_vector_alike() {
     );
     assert_eq!(
         FILES.len(),
-        vector_files_on_disk(),
+        jitgate_conformance::bundle::vector_files_on_disk().unwrap(),
         "every vector in testdata/vectors is bundled"
     );
 }
@@ -249,21 +249,4 @@ fn the_wit_reason_enum_lists_every_core_reason_in_order() {
         .map(|reason| reason.code())
         .collect();
     assert_eq!(cases, codes);
-}
-
-/// How many vector files `testdata/vectors/` holds now: the bundle must have them all.
-fn vector_files_on_disk() -> usize {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/vectors");
-    std::fs::read_dir(dir)
-        .unwrap()
-        .filter(|entry| {
-            entry
-                .as_ref()
-                .unwrap()
-                .path()
-                .extension()
-                .and_then(|ext| ext.to_str())
-                == Some("json")
-        })
-        .count()
 }
