@@ -30,6 +30,20 @@ pub fn wait_until<T>(
     }
 }
 
+/// Polls `check` until it holds or `limit` passes; how long it took, or `None` if it never
+/// held. For tests that wait for the gate to change its mind (keys loaded, a revocation
+/// seen, a token expired) and assert on the answer themselves.
+pub fn within(limit: Duration, mut check: impl FnMut() -> bool) -> Option<Duration> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if check() {
+            return Some(start.elapsed());
+        }
+        sleep(POLL_INTERVAL);
+    }
+    None
+}
+
 /// Waits up to `timeout` for a child process to exit; `None` if it is still running.
 pub fn wait_for_exit(child: &mut Child, timeout: Duration) -> Result<Option<ExitStatus>> {
     let result = wait_until("process exit", timeout, || {

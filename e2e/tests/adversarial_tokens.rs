@@ -12,13 +12,14 @@
 
 mod adversarial;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use adversarial::{assert_upstream_clean, conformance_stack, verdict};
 use jitgate_conformance::catalog::standard_claims;
 use jitgate_conformance::recipe::{Recipe, Times};
 use jitgate_conformance::testkeys::TestKey;
 use jitgate_e2e::tokens::now;
+use jitgate_e2e::wait::within;
 use jitgate_e2e::{LocalStack, RawRequest, RawResponse};
 use serde_json::{json, Value};
 
@@ -38,18 +39,6 @@ fn chat(stack: &LocalStack, token: &str) -> RawResponse {
             body: CHAT.as_bytes(),
         })
         .expect("Envoy answers")
-}
-
-/// Polls until `check` holds, for at most `limit`.
-fn within(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if check() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
 }
 
 #[test]
@@ -75,7 +64,8 @@ fn a_cached_token_still_expires_on_time() {
     // `exp` is at most 3 s away; on every worker it must be refused soon after.
     let expired = within(Duration::from_secs(6), || {
         (0..4).all(|_| verdict(&chat(&stack, &token)) == (401, Some("expired".to_owned())))
-    });
+    })
+    .is_some();
     assert!(expired, "a cached token outlived its exp");
     let allowed = stack.upstream.requests_to("/v1/chat/completions").len();
     assert!(allowed >= 2, "both early calls went through");
@@ -120,7 +110,8 @@ fn a_cached_token_stops_when_its_key_leaves_the_jwks() {
     let refused = within(Duration::from_secs(6), || {
         let _ = chat(&stack, &nudge);
         (0..4).all(|_| verdict(&chat(&stack, &token)) == (401, Some("unknown_key".to_owned())))
-    });
+    })
+    .is_some();
     assert!(refused, "a cached token outlived its key");
     assert_upstream_clean(
         &stack.upstream,

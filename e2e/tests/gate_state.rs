@@ -4,7 +4,7 @@
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use jitgate_conformance::catalog::{standard_claims, STANDARD_TIMES};
 use jitgate_conformance::recipe::Recipe;
@@ -12,6 +12,7 @@ use jitgate_conformance::testkeys::TestKey;
 use jitgate_e2e::gate::conformance_plugin_configuration;
 use jitgate_e2e::stub::feed::FeedRoute;
 use jitgate_e2e::tokens::{grant_token, now};
+use jitgate_e2e::wait::within;
 use jitgate_e2e::{
     validate_yaml, BootstrapTemplate, BootstrapValues, LocalStack, RawRequest, RawResponse,
     StackOptions,
@@ -57,18 +58,6 @@ fn reason(response: &RawResponse) -> String {
         .ok()
         .and_then(|b| b["reason"].as_str().map(str::to_owned))
         .unwrap_or_default()
-}
-
-/// Polls `check` until it holds or `limit` passes; returns how long it took.
-fn within(limit: Duration, mut check: impl FnMut() -> bool) -> Option<Duration> {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if check() {
-            return Some(start.elapsed());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    None
 }
 
 #[test]

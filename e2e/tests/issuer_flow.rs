@@ -6,10 +6,11 @@
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use jitgate_e2e::gate::conformance_plugin_configuration;
 use jitgate_e2e::issuer::RunningIssuer;
+use jitgate_e2e::wait::within;
 use jitgate_e2e::{
     filter_wasm, http_client, Backends, BootstrapTemplate, Envoy, EnvoySpec, FilterModule,
     RawRequest, StubServer,
@@ -103,18 +104,6 @@ fn call(stack: &Stack, token: &str, path: &str, model: &str) -> (u16, Value) {
     )
 }
 
-/// Retries `check` until it holds (the filter fetches keys at start), at most `limit`.
-fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if check() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
-
 #[test]
 fn ask_approve_call_review_revoke_through_envoy() {
     let stack = start(None);
@@ -133,13 +122,14 @@ fn ask_approve_call_review_revoke_through_envoy() {
     assert_eq!(request["state"], "active", "{request}");
     let inference_id = request["id"].as_str().unwrap().to_owned();
     let token = token_for(&stack, "alice", &inference_id);
-    assert!(eventually(Duration::from_secs(10), || call(
+    assert!(within(Duration::from_secs(10), || call(
         &stack,
         &token,
         "/v1/chat/completions",
         MODEL
     )
-    .0 == 200));
+    .0 == 200)
+    .is_some());
     let seen = stack.upstream.requests_to("/v1/chat/completions");
     let last = seen.last().unwrap();
     assert_eq!(last.header("x-jitgate-subject"), Some("alice"));
@@ -207,12 +197,13 @@ fn ask_approve_call_review_revoke_through_envoy() {
         Some(json!({"reason": "done"})),
     );
     assert_eq!(status, 200, "{revoked}");
-    let refused_everywhere = eventually(Duration::from_secs(2), || {
+    let refused_everywhere = within(Duration::from_secs(2), || {
         (0..6).all(|_| {
             let (status, body) = call(&stack, &token, "/v1/chat/completions", MODEL);
             status == 401 && body["reason"] == "revoked"
         })
-    });
+    })
+    .is_some();
     assert!(
         refused_everywhere,
         "the revocation did not reach every worker in time"
