@@ -181,9 +181,11 @@ impl AuditRecord {
                 out.push(',');
             }
             first = false;
-            out.push_str(r#"{"key":"#);
-            push_json_string(out, key);
-            out.push_str(r#","value":"#);
+            // Keys are the `names` constants: plain ASCII that needs no escaping (the test
+            // comparing this text with the `Value` form would catch one that did).
+            out.push_str(r#"{"key":""#);
+            out.push_str(key);
+            out.push_str(r#"","value":"#);
         };
         let string = |out: &mut String, value: &str| {
             out.push_str(r#"{"stringValue":"#);
