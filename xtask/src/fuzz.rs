@@ -51,7 +51,7 @@ pub const SMOKE_SEED: u64 = 20_261_124;
 const SMOKE_RUNS: &[(&str, u64)] = &[
     ("token_decide", 1_500_000),
     ("token_claims", 90_000),
-    ("filter_config", 110_000),
+    ("filter_config", 90_000),
     ("body_model", 3_400_000),
     ("route_match", 1_700_000),
     ("otlp_ingest", 1_500_000),
