@@ -3,7 +3,8 @@
 
 use jitgate_grant::{
     decide, decide_cached, extract_bearer, read_model, Decision, DecisionInputs, KeySet, KeyState,
-    ModelFact, Outcome, Policy, RequestFacts, RevocationState, RevokedGrants, VerificationCache,
+    ModelFact, Outcome, Policy, Reason, RequestFacts, RevocationState, RevokedGrants,
+    VerificationCache,
 };
 
 use crate::vector::{Expectation, Vector};
@@ -26,37 +27,48 @@ pub fn outcome_name(outcome: Outcome) -> &'static str {
     }
 }
 
-/// Decides `vector` under `policy` and `keys` (twice more through a verification cache, to
-/// hold the cached path to the same answer) and reports what came out.
-pub fn run_vector(vector: &Vector, policy: &Policy, keys: &KeySet) -> Result<Observed, String> {
-    let revoked: RevokedGrants = vector.revoked.iter().cloned().collect();
-    let authorization: Vec<&str> = vector
+/// The vector's `Authorization` header values, as the gate receives them.
+pub fn authorization_headers(vector: &Vector) -> Vec<&str> {
+    vector
         .request
         .authorization
         .iter()
         .map(String::as_str)
-        .collect();
-    let model_text;
-    let model = match &vector.request.body {
-        None => ModelFact::Unread,
-        Some(body) => match read_model(
+        .collect()
+}
+
+/// The vector's body read for its `model` as the gate reads it; `None` when it has no body.
+pub fn body_model(vector: &Vector, max_body_bytes: usize) -> Option<Result<String, Reason>> {
+    vector.request.body.as_ref().map(|body| {
+        read_model(
             vector.request.content_type.as_deref(),
             body.as_bytes(),
-            policy.max_body_bytes,
-        ) {
-            Ok(model) => {
-                model_text = model;
-                ModelFact::Named(&model_text)
-            }
-            Err(reason) => ModelFact::Unusable(reason),
-        },
-    };
+            max_body_bytes,
+        )
+    })
+}
+
+/// That reading as the fact `decide` takes.
+pub fn model_fact(read: &Option<Result<String, Reason>>) -> ModelFact<'_> {
+    match read {
+        None => ModelFact::Unread,
+        Some(Ok(model)) => ModelFact::Named(model),
+        Some(Err(reason)) => ModelFact::Unusable(*reason),
+    }
+}
+
+/// Decides `vector` under `policy` and `keys` (twice more through a verification cache, to
+/// hold the cached path to the same answer) and reports what came out.
+pub fn run_vector(vector: &Vector, policy: &Policy, keys: &KeySet) -> Result<Observed, String> {
+    let revoked: RevokedGrants = vector.revoked.iter().cloned().collect();
+    let authorization = authorization_headers(vector);
+    let read = body_model(vector, policy.max_body_bytes);
     let inputs = DecisionInputs {
         policy,
         request: RequestFacts {
             method: &vector.request.method,
             path: &vector.request.path,
-            model,
+            model: model_fact(&read),
         },
         token: extract_bearer(&authorization, "Bearer "),
         keys: if vector.gate.keys_loaded {

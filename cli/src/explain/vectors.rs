@@ -6,12 +6,9 @@
 
 use jitgate_conformance::bundle::{FILES, JWKS};
 use jitgate_conformance::catalog::POLICY_JSON;
-use jitgate_conformance::runner::outcome_name;
+use jitgate_conformance::runner::{authorization_headers, body_model, model_fact, outcome_name};
 use jitgate_conformance::Vector;
-use jitgate_grant::{
-    extract_bearer, read_model, KeySet, ModelFact, Outcome, Policy, RevokedGrants, TokenInput,
-    UnixTime,
-};
+use jitgate_grant::{extract_bearer, KeySet, Outcome, Policy, RevokedGrants, TokenInput, UnixTime};
 
 use super::scenario::{decide_scenario, Scenario};
 use super::{json, words};
@@ -24,28 +21,10 @@ fn explain_decides_every_vector_as_the_filter_does() {
     for (file, text) in FILES {
         let vector: Vector = serde_json::from_str(text).unwrap();
         let revoked: RevokedGrants = vector.revoked.iter().cloned().collect();
-        let headers: Vec<&str> = vector
-            .request
-            .authorization
-            .iter()
-            .map(String::as_str)
-            .collect();
+        let headers = authorization_headers(&vector);
         let token = extract_bearer(&headers, "Bearer ");
-        let model_text;
-        let model = match &vector.request.body {
-            None => ModelFact::Unread,
-            Some(body) => match read_model(
-                vector.request.content_type.as_deref(),
-                body.as_bytes(),
-                policy.max_body_bytes,
-            ) {
-                Ok(model) => {
-                    model_text = model;
-                    ModelFact::Named(&model_text)
-                }
-                Err(reason) => ModelFact::Unusable(reason),
-            },
-        };
+        let read = body_model(&vector, policy.max_body_bytes);
+        let model = model_fact(&read);
         let decision = decide_scenario(&Scenario {
             policy: &policy,
             keys: vector.gate.keys_loaded.then_some(&keys),
