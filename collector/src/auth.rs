@@ -1,8 +1,10 @@
 //! Bearer credentials: who may send records and who may read them. Credentials are kept only
 //! as SHA-256 digests and compared in constant time against every configured one, so neither
 //! timing nor a memory dump of the collector gives a credential away. They are never logged.
+//! Files holding them must be private to their owner, as the signing key's must.
 
 use std::fmt;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use axum::http::{header, HeaderMap};
@@ -52,14 +54,32 @@ impl Credentials {
     }
 
     /// Credentials from a file: one a line; blank lines and lines starting with `#` ignored.
+    /// The file must not be readable or writable by group or others (like the signing key).
     pub fn from_file(what: &str, path: &Path) -> Result<Credentials> {
+        let metadata = std::fs::metadata(path).map_err(Error::io(path))?;
+        let mode = metadata.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(Error::Config(format!(
+                "{} has mode {mode:04o}: a file of {what}s must be readable by its owner only (chmod 600)",
+                path.display()
+            )));
+        }
         let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
-        Credentials::new(
+        let credentials = Credentials::new(
             what,
             text.lines()
                 .map(str::trim)
                 .filter(|line| !line.is_empty() && !line.starts_with('#')),
         )
+        // Name the file, not just the line number: several files may be configured.
+        .map_err(|error| match error {
+            Error::Config(message) => Error::Config(format!("{}: {message}", path.display())),
+            other => other,
+        })?;
+        if credentials.is_empty() {
+            return Err(Error::Config(format!("{} holds no {what}", path.display())));
+        }
+        Ok(credentials)
     }
 
     /// These and `other`'s.
@@ -80,28 +100,41 @@ impl Credentials {
 
     /// Accepts a request whose `Authorization: Bearer …` matches a configured credential.
     pub fn check(&self, headers: &HeaderMap) -> Result<()> {
-        let presented = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| {
-                let (scheme, token) = value.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-            })
-            .ok_or(Error::Unauthorized)?;
-        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-        // Compare against every credential without stopping early.
-        let matched = self
-            .digests
-            .iter()
-            .fold(subtle::Choice::from(0), |found, known| {
-                found | known.ct_eq(&digest)
-            });
-        if bool::from(matched) {
+        if bool::from(self.matches(&presented_digest(headers)?)) {
             Ok(())
         } else {
             Err(Error::Unauthorized)
         }
     }
+
+    /// Whether `digest` is one of these, compared against every one without stopping early.
+    pub(crate) fn matches(&self, digest: &[u8; 32]) -> subtle::Choice {
+        self.digests
+            .iter()
+            .fold(subtle::Choice::from(0), |found, known| {
+                found | known.ct_eq(digest)
+            })
+    }
+
+    /// Whether these and `other` share a credential (configuration time, not constant time).
+    pub(crate) fn overlaps(&self, other: &Credentials) -> bool {
+        self.digests
+            .iter()
+            .any(|digest| other.digests.contains(digest))
+    }
+}
+
+/// The SHA-256 of the request's `Authorization: Bearer …` credential.
+pub(crate) fn presented_digest(headers: &HeaderMap) -> Result<[u8; 32]> {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| {
+            let (scheme, token) = value.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        })
+        .ok_or(Error::Unauthorized)?;
+    Ok(Sha256::digest(presented.as_bytes()).into())
 }
 
 #[cfg(test)]

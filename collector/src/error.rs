@@ -12,6 +12,7 @@ use serde_json::json;
 use crate::checkpoint::CheckpointError;
 use crate::merkle::ProofError;
 use crate::note::NoteError;
+use crate::senders::BindingRefusal;
 
 /// Result with the collector's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -22,6 +23,9 @@ pub enum Error {
     /// No credential, or one that matches none configured.
     #[error("missing or unknown bearer credential")]
     Unauthorized,
+    /// A batch holding a record its sender's credential may not write (403).
+    #[error("{0}")]
+    Forbidden(Box<BindingRefusal>),
     /// A body in an encoding the endpoint does not take.
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -76,6 +80,7 @@ impl Error {
     pub fn status_code(&self) -> StatusCode {
         match self {
             Error::Unauthorized => StatusCode::UNAUTHORIZED,
+            Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -96,6 +101,7 @@ impl Error {
     pub fn code(&self) -> &'static str {
         match self {
             Error::Unauthorized => "unauthorized",
+            Error::Forbidden(refusal) => refusal.code(),
             Error::UnsupportedMediaType(_) => "unsupported_media_type",
             Error::PayloadTooLarge { .. } => "payload_too_large",
             Error::BadRequest(_) => "bad_request",

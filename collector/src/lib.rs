@@ -1,5 +1,5 @@
 //! The jitgate audit collector: receives audit records from the gate over OTLP/HTTP
-//! (`POST /v1/logs`, JSON or protobuf), keeps them in an append-only log (SQLite or
+//! (`POST /v1/logs`, JSON or protobuf) from senders each bound to their own streams, keeps them in an append-only log (SQLite or
 //! PostgreSQL) under an RFC 6962 Merkle tree with Ed25519-signed checkpoints, reports gaps in
 //! every sender's stream, and serves reviewers queries and exports that `verify` checks
 //! offline with nothing but the collector's public key.
@@ -20,6 +20,7 @@ pub mod merkle;
 pub mod metrics;
 pub mod note;
 mod routes;
+pub mod senders;
 pub mod serve;
 pub mod signing_key;
 pub mod store;
@@ -33,6 +34,7 @@ pub use auth::Credentials;
 pub use error::{Error, Result};
 pub use export::ExportFormat;
 pub use routes::app;
+pub use senders::{Binding, RecordKind, Sender, Senders};
 pub use verify::{verify, GapPolicy, VerifyError, VerifyOptions, VerifyReport};
 
 /// Default request body limit for `POST /v1/logs`: above the filter's largest batch
@@ -43,8 +45,8 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 /// How the HTTP surface behaves.
 #[derive(Debug, Clone)]
 pub struct CollectorConfig {
-    /// Who may send records (`POST /v1/logs`).
-    pub senders: Credentials,
+    /// Who may send records (`POST /v1/logs`), and what each may write.
+    pub senders: Senders,
     /// Who may query and export.
     pub reviewers: Credentials,
     /// Largest request body accepted (413 above).
@@ -54,7 +56,7 @@ pub struct CollectorConfig {
 impl Default for CollectorConfig {
     fn default() -> Self {
         CollectorConfig {
-            senders: Credentials::default(),
+            senders: Senders::default(),
             reviewers: Credentials::default(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         }

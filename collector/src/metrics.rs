@@ -20,6 +20,8 @@ pub struct Metrics {
     pub batches_accepted: AtomicU64,
     /// Export requests refused as a whole (4xx).
     pub batches_refused: AtomicU64,
+    /// Export requests refused because a record was outside the sender's binding (403).
+    pub batches_forbidden: AtomicU64,
     /// Requests refused for a missing or unknown credential.
     pub unauthorized: AtomicU64,
     /// Checkpoints signed.
@@ -92,6 +94,12 @@ impl Metrics {
             "counter",
             "Export requests refused as a whole.",
             read(&self.batches_refused),
+        );
+        metric(
+            "jitgate_collector_batches_forbidden_total",
+            "counter",
+            "Export requests refused because a record was outside the sender's streams or record kind.",
+            read(&self.batches_forbidden),
         );
         metric(
             "jitgate_collector_unauthorized_total",

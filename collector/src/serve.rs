@@ -37,9 +37,11 @@ pub struct ServeConfig {
 /// Opens the data directory, the signing key, the store and the log.
 pub async fn open(config: &ServeConfig) -> Result<Collector> {
     if config.collector.senders.is_empty() {
-        return Err(Error::Config(
-            "no sender credentials: give at least one so the gate can authenticate".into(),
-        ));
+        return Err(Error::Config(format!(
+            "no senders: give each gateway deployment and the issuer its own credential with \
+             --sender {}",
+            crate::senders::SPEC_FORM
+        )));
     }
     if !config.data_dir.exists() {
         std::fs::create_dir_all(&config.data_dir).map_err(Error::io(&config.data_dir))?;
@@ -73,6 +75,9 @@ pub async fn run(
     let timer = collector.spawn_checkpoint_timer();
     let address = listener.local_addr().map_err(Error::io("listener"))?;
     tracing::info!(%address, backend = collector.log().store().backend(), origin = %collector.log().verifier().name(), "collector serving");
+    for binding in collector.config().senders.bindings() {
+        tracing::info!(sender = %binding, "accepting records from a sender");
+    }
     let served = axum::serve(listener, app(collector.clone()))
         .with_graceful_shutdown(shutdown)
         .await;

@@ -17,7 +17,7 @@ use crate::canonical::{record_canonical_json, record_leaf_hash};
 use crate::merkle::Hash;
 
 /// Longest stream id accepted.
-const MAX_STREAM_ID_BYTES: usize = 256;
+pub(crate) const MAX_STREAM_ID_BYTES: usize = 256;
 
 /// A valid audit record, ready for the log.
 #[derive(Debug, Clone)]

@@ -164,7 +164,32 @@ pub(crate) struct Status {
     pub code: i32,
     #[prost(string, tag = "2")]
     pub message: String,
+    #[prost(message, repeated, tag = "3")]
+    pub details: Vec<ProtoAny>,
 }
+
+/// `google.protobuf.Any`.
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct ProtoAny {
+    #[prost(string, tag = "1")]
+    pub type_url: String,
+    #[prost(bytes = "vec", tag = "2")]
+    pub value: Vec<u8>,
+}
+
+/// `google.rpc.ErrorInfo`: a machine-readable reason for an error, with its particulars.
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct ErrorInfo {
+    #[prost(string, tag = "1")]
+    pub reason: String,
+    #[prost(string, tag = "2")]
+    pub domain: String,
+    #[prost(btree_map = "string, string", tag = "3")]
+    pub metadata: std::collections::BTreeMap<String, String>,
+}
+
+/// The `type_url` of an [`ErrorInfo`] packed in an `Any`.
+pub(crate) const ERROR_INFO_TYPE_URL: &str = "type.googleapis.com/google.rpc.ErrorInfo";
 
 /// The log records in a protobuf export request, in OTLP JSON form.
 pub fn decode(body: &[u8]) -> Result<LogRecords> {
@@ -239,6 +264,22 @@ pub mod client {
     pub fn read_status(body: &[u8]) -> Result<(i32, String), prost::DecodeError> {
         let status = Status::decode(body)?;
         Ok((status.code, status.message))
+    }
+
+    /// A `google.rpc.ErrorInfo`'s `(reason, domain, metadata)`.
+    pub type ErrorInfoFields = (String, String, std::collections::BTreeMap<String, String>);
+
+    /// Each `google.rpc.ErrorInfo` in a `google.rpc.Status`'s details.
+    pub fn read_error_infos(body: &[u8]) -> Result<Vec<ErrorInfoFields>, prost::DecodeError> {
+        Status::decode(body)?
+            .details
+            .into_iter()
+            .filter(|any| any.type_url == ERROR_INFO_TYPE_URL)
+            .map(|any| {
+                ErrorInfo::decode(any.value.as_slice())
+                    .map(|info| (info.reason, info.domain, info.metadata))
+            })
+            .collect()
     }
 
     /// Encodes an OTLP JSON `ExportLogsServiceRequest` (as `export_logs_request` builds it)

@@ -1,8 +1,9 @@
 //! `POST /v1/logs`: the OTLP/HTTP logs receiver. Checks, in order: the sender's credential
 //! (401), the content type and encoding (415; gzip or none), the body size before and after
-//! inflating (413), the envelope (400); then validates
-//! each record, appends the new ones in one transaction and answers in the request's
-//! encoding — partial success naming each rejected record, or 400 when none was accepted.
+//! inflating (413), the envelope (400); then validates each record, refuses the whole batch
+//! if any valid record is outside the sender's binding (403, nothing stored), appends the new
+//! ones in one transaction and answers in the request's encoding — partial success naming
+//! each rejected record, or 400 when none was accepted.
 
 use std::io::Read;
 
@@ -16,6 +17,7 @@ use crate::error::Error;
 use crate::ingest::response::{failure, success, Encoding};
 use crate::ingest::{json, protobuf, validate, Rejection};
 use crate::metrics::bump;
+use crate::senders::Binding;
 use crate::Collector;
 
 /// Rejections listed by name in a response; the rest are counted.
@@ -28,12 +30,18 @@ pub(crate) async fn export_logs(
 ) -> Response {
     let encoding = encoding_of(&headers);
     let metrics = collector.log().metrics();
-    if let Err(error) = collector.config().senders.check(&headers) {
-        bump(&metrics.unauthorized, 1);
-        return failure(encoding.as_ref().copied().unwrap_or(Encoding::Json), error);
-    }
+    let binding = match collector.config().senders.authenticate(&headers) {
+        Ok(binding) => binding.clone(),
+        Err(error) => {
+            bump(&metrics.unauthorized, 1);
+            return failure(encoding.as_ref().copied().unwrap_or(Encoding::Json), error);
+        }
+    };
     let (encoding, result) = match encoding {
-        Ok(encoding) => (encoding, ingest(&collector, &headers, encoding, body).await),
+        Ok(encoding) => (
+            encoding,
+            ingest(&collector, &headers, encoding, body, &binding).await,
+        ),
         // Unknown encoding: answer in JSON, the one every client can read.
         Err(error) => (Encoding::Json, Err(error)),
     };
@@ -45,8 +53,12 @@ pub(crate) async fn export_logs(
         Err(error) => {
             if error.status_code().is_client_error() {
                 bump(&metrics.batches_refused, 1);
-                // The message is built from the request's structure, never its credential.
-                tracing::warn!(status = %error.status_code(), reason = %error, "export request refused");
+                if matches!(error, Error::Forbidden(_)) {
+                    bump(&metrics.batches_forbidden, 1);
+                }
+                // The message is built from the request's structure, never its credential;
+                // the binding names the sender by what it may write.
+                tracing::warn!(status = %error.status_code(), sender = %binding, reason = %error, "export request refused");
             }
             failure(encoding, error)
         }
@@ -58,6 +70,7 @@ async fn ingest(
     headers: &HeaderMap,
     encoding: Encoding,
     body: Body,
+    binding: &Binding,
 ) -> Result<Response, Error> {
     let compression = compression_of(headers)?;
     let limit = collector.config().max_body_bytes;
@@ -74,6 +87,7 @@ async fn ingest(
         .to_bytes();
     // Decoding, canonicalizing and hashing a few MB is CPU work: off the async workers, so
     // concurrent senders use every core and nothing else waits behind one big batch.
+    let binding = binding.clone();
     let (total, candidates, mut rejected) = tokio::task::spawn_blocking(move || {
         let bytes = match compression {
             Compression::None => bytes,
@@ -85,6 +99,11 @@ async fn ingest(
         };
         let total = records.len();
         let (candidates, rejected) = validate(records);
+        // Before anything is stored: one record in a stream the sender does not own refuses
+        // the batch whole, so a forger learns nothing and takes no sequence number.
+        binding
+            .check(&candidates)
+            .map_err(|refusal| Error::Forbidden(Box::new(refusal)))?;
         Ok::<_, Error>((total, candidates, rejected))
     })
     .await??;

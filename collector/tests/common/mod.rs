@@ -17,7 +17,9 @@ use jitgate_collector::bench::sample_record;
 use jitgate_collector::metrics::Metrics;
 use jitgate_collector::note::NoteSigner;
 use jitgate_collector::store::{Location, Store};
-use jitgate_collector::{app, Collector, CollectorConfig, Credentials};
+use jitgate_collector::{
+    app, Binding, Collector, CollectorConfig, Credentials, RecordKind, Sender, Senders,
+};
 use jitgate_grant::audit::otlp::{export_logs_request, Resource};
 use jitgate_grant::audit::AuditRecord;
 use serde_json::Value;
@@ -25,8 +27,18 @@ use tower::ServiceExt;
 
 pub use postgres::PostgresDatabase;
 
-/// The gate's credential in tests.
+/// The gate's credential in tests: gateway records in streams starting [`SENDER_PREFIX`].
 pub const SENDER: &str = "test-sender-credential-0001";
+/// The streams [`SENDER`] may write (`vm-1`, `vm-2`, …).
+pub const SENDER_PREFIX: &str = "vm-";
+/// Another gateway deployment's credential: gateway records in streams `gw-eu-…`.
+pub const OTHER_GATEWAY: &str = "test-other-gateway-credential-0001";
+/// The streams [`OTHER_GATEWAY`] may write.
+pub const OTHER_GATEWAY_PREFIX: &str = "gw-eu-";
+/// The issuer's credential: issuer events in streams `issuer-…`.
+pub const ISSUER: &str = "test-issuer-credential-0001";
+/// The streams [`ISSUER`] may write.
+pub const ISSUER_PREFIX: &str = "issuer-";
 /// The reviewer's credential in tests.
 pub const REVIEWER: &str = "test-reviewer-credential-0001";
 /// The test log's origin.
@@ -118,11 +130,32 @@ pub async fn open_collector(
     Ok(Collector::new(
         log,
         CollectorConfig {
-            senders: Credentials::new("sender credential", [SENDER]).unwrap(),
+            senders: senders(),
             reviewers: Credentials::new("reviewer credential", [REVIEWER]).unwrap(),
             max_body_bytes: options.max_body_bytes,
         },
     ))
+}
+
+fn sender(kind: RecordKind, stream_prefix: &str, credential: &str) -> Sender {
+    Sender::new(
+        Binding {
+            kind,
+            stream_prefix: stream_prefix.to_owned(),
+        },
+        Credentials::new("sender credential", [credential]).unwrap(),
+    )
+    .unwrap()
+}
+
+/// The three senders every test collector knows.
+pub fn senders() -> Senders {
+    Senders::new(vec![
+        sender(RecordKind::Gateway, SENDER_PREFIX, SENDER),
+        sender(RecordKind::Gateway, OTHER_GATEWAY_PREFIX, OTHER_GATEWAY),
+        sender(RecordKind::Issuer, ISSUER_PREFIX, ISSUER),
+    ])
+    .unwrap()
 }
 
 impl Harness {
@@ -189,7 +222,12 @@ impl Harness {
 
     /// `POST /v1/logs` with the sender credential and a JSON body of `records`.
     pub async fn post_records(&self, records: &[AuditRecord]) -> Answer {
-        self.post("application/json", json_request(records), Some(SENDER))
+        self.post_records_as(SENDER, records).await
+    }
+
+    /// `POST /v1/logs` with `credential` and a JSON body of `records`.
+    pub async fn post_records_as(&self, credential: &str, records: &[AuditRecord]) -> Answer {
+        self.post("application/json", json_request(records), Some(credential))
             .await
     }
 
@@ -268,6 +306,20 @@ pub fn records(stream: &str, sequences: impl IntoIterator<Item = u64>) -> Vec<Au
         .collect()
 }
 
+/// Issuer events (`route` issuer, `reason` `issuer.approved`) of `stream`, as the issuer
+/// writes them.
+pub fn issuer_events(stream: &str, sequences: impl IntoIterator<Item = u64>) -> Vec<AuditRecord> {
+    records(stream, sequences)
+        .into_iter()
+        .map(|mut record| {
+            record.route = Some("issuer".into());
+            record.reason = "issuer.approved".into();
+            record.model = None;
+            record
+        })
+        .collect()
+}
+
 /// An OTLP/HTTP JSON body, as the gate sends it.
 pub fn json_request(records: &[AuditRecord]) -> Vec<u8> {
     export_logs_request(&resource(), "0.1.0", records)
@@ -313,6 +365,8 @@ macro_rules! backend_tests {
             partial_success_in_protobuf,
             stores_a_replayed_batch_once,
             rejects_and_counts_a_conflicting_replay,
+            refuses_a_forged_stream_whole_and_the_genuine_records_then_land_and_verify,
+            refuses_a_gateway_credential_writing_issuer_events_and_the_reverse,
             refuses_almost_right_credentials_before_reading_the_body,
             refuses_bodies_built_to_break_a_parser,
             stores_a_batch_replayed_by_many_senders_at_once_once,

@@ -64,12 +64,14 @@ fn without_attribute(record: &mut Value, key: &str) {
         .retain(|a| a["key"] != key);
 }
 
+mod bindings;
 mod hostile;
 mod ingest;
 mod log;
 mod queries;
 mod restart;
 
+pub use bindings::*;
 pub use hostile::*;
 pub use ingest::*;
 pub use log::*;
