@@ -429,6 +429,7 @@ fn signature_attacks() -> Vec<Vector> {
         case("payload-tampered", "Scope widened after signing.").mutation(Mutation::TamperPayload { replacement: object(json!({"scope": "inference:*"})) }).expect("deny", "bad_signature", 401),
         case("header-tampered", "A header member added after signing.").mutation(Mutation::TamperHeader).expect("deny", "bad_signature", 401),
         case("es256-wrong-signature-length", "An ES256 signature that is not 64 raw bytes (e.g. DER).").key(TestKey::P256).mutation(Mutation::LongSignature).expect("deny", "bad_signature", 401),
+        case("es256-high-s", "An honest ES256 token with s replaced by n − s: ECDSA accepts both, so only low-S is accepted, or every token would have a second text (a second cache entry, a second digest).").key(TestKey::P256).mutation(Mutation::HighS).expect("deny", "bad_signature", 401),
         case("typ-jwt", "typ JWT is an ID-token-like JWT, not an access token.").header("typ", json!("JWT")).expect("deny", "wrong_token_type", 401),
         case("typ-missing", "RFC 9068 access tokens must say typ at+jwt.").without_header("typ").expect("deny", "wrong_token_type", 401),
         case("jku-header", "A token may not point at its own key set.").header("jku", json!("https://attacker.test/jwks.json")).expect("deny", "unsupported_header", 401),

@@ -77,6 +77,9 @@ pub enum Mutation {
     PaddedSignature,
     /// ES256 signed, then the signature wrapped in an ASN.1 DER-like prefix (wrong format).
     LongSignature,
+    /// ES256 signed, then the signature's `s` replaced by `n − s`: the high-S twin that
+    /// ECDSA itself accepts for the same claims.
+    HighS,
     /// A claim repeated in the payload JSON (the second copy at this offset from `now`).
     DuplicateTime {
         /// `exp`, `nbf` or `iat`.
@@ -220,6 +223,13 @@ impl Recipe {
                 bytes.splice(0..0, [0x30, 0x44, 0x02, 0x20]);
                 format!("{signing_input}.{}", base64url::encode(&bytes))
             }
+            Mutation::HighS => {
+                let mut bytes = base64url::decode(signature).unwrap_or_default();
+                if let Some(s) = bytes.get_mut(32..64) {
+                    negate_mod_p256_order(s);
+                }
+                format!("{signing_input}.{}", base64url::encode(&bytes))
+            }
             _ => signed,
         }
     }
@@ -265,9 +275,73 @@ impl Recipe {
     }
 }
 
+/// The order `n` of the P-256 group (SEC 2 §2.4.2), big-endian.
+const P256_ORDER: [u8; 32] = [
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
+];
+
+/// Replaces the big-endian scalar `s` (0 < s < n) by `n − s`. Written out here rather than
+/// taken from the curve library the verifier uses, so the vector does not lean on the code
+/// it tests.
+fn negate_mod_p256_order(s: &mut [u8]) {
+    let mut borrow = 0_u16;
+    for (digit, order) in s.iter_mut().zip(P256_ORDER).rev() {
+        // One byte of schoolbook subtraction, lending 0x100 up front: below 0x100 means
+        // the lend was needed.
+        let difference = u16::from(order) + 0x100 - u16::from(*digit) - borrow;
+        *digit = difference.to_le_bytes()[0];
+        borrow = u16::from(difference < 0x100);
+    }
+}
+
 /// Inserts `"name": raw` just before the closing brace of a JSON object text.
 fn append_member(object: &str, name: &str, raw: &str) -> String {
     let body = object.strip_suffix('}').unwrap_or(object);
     let separator = if body.ends_with('{') { "" } else { "," };
     format!("{body}{separator}\"{name}\":{raw}}}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn negation_mod_the_p256_order() {
+        let mut one = [0_u8; 32];
+        one[31] = 1;
+        let mut value = one;
+        negate_mod_p256_order(&mut value);
+        let mut order_minus_one = P256_ORDER;
+        order_minus_one[31] -= 1;
+        assert_eq!(value, order_minus_one);
+        negate_mod_p256_order(&mut value);
+        assert_eq!(value, one);
+
+        // A borrow: n ends …25 51, so n − 0xff ends …24 52.
+        let mut value = [0_u8; 32];
+        value[31] = 0xff;
+        negate_mod_p256_order(&mut value);
+        let mut expected = P256_ORDER;
+        expected[30] = 0x24;
+        expected[31] = 0x52;
+        assert_eq!(value, expected);
+    }
+
+    #[test]
+    fn the_high_s_mutation_changes_only_the_signature() {
+        let mut recipe = Recipe::honest(TestKey::P256, Map::new(), Times::default());
+        let honest = recipe.token(0);
+        recipe.mutation = Mutation::HighS;
+        let twin = recipe.token(0);
+        let (honest_input, honest_signature) = honest.rsplit_once('.').unwrap();
+        let (twin_input, twin_signature) = twin.rsplit_once('.').unwrap();
+        assert_eq!(honest_input, twin_input);
+        let honest_bytes = base64url::decode(honest_signature).unwrap();
+        let twin_bytes = base64url::decode(twin_signature).unwrap();
+        assert_eq!(honest_bytes[..32], twin_bytes[..32], "r is kept");
+        assert_ne!(honest_bytes[32..], twin_bytes[32..], "s is replaced");
+    }
 }

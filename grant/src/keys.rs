@@ -144,7 +144,11 @@ impl VerifyingKey {
 
     /// Whether `signature` is this key's valid signature over `message`.
     ///
-    /// Wrong-length signatures are rejected before they reach the curve code.
+    /// Wrong-length signatures are rejected before they reach the curve code. An ES256
+    /// signature must be in low-S form (`s ≤ n/2`, as BIP 62 and [`SigningKey::sign`] write
+    /// it): ECDSA verifies `(r, s)` and `(r, n − s)` alike, so without this rule anyone
+    /// holding a token could write a second, different token text for the same signed
+    /// claims — a second verification-cache entry and a second token digest for one token.
     pub fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
         match self {
             VerifyingKey::Ed25519(key) => {
@@ -162,6 +166,8 @@ impl VerifyingKey {
                     return false;
                 }
                 match <p256::ecdsa::Signature as AlgorithmSignature>::try_from_slice(signature) {
+                    // `normalize_s` returns a signature only when `s` was high.
+                    Ok(signature) if signature.normalize_s().is_some() => false,
                     Ok(signature) => Es256.verify_signature(&signature, key, message),
                     Err(_) => false,
                 }
@@ -237,13 +243,30 @@ impl SigningKey {
 
     /// Signs `message`. Both algorithms are deterministic here (Ed25519 without noise,
     /// ECDSA with RFC 6979 nonces), so the same key and message give the same token: the
-    /// conformance vectors depend on it.
+    /// conformance vectors depend on it. ES256 signatures are written in low-S form, the
+    /// only form [`VerifyingKey::verifies`] accepts (`p256` itself leaves `s` as computed).
     pub fn sign(&self, message: &[u8]) -> Vec<u8> {
         match self {
             SigningKey::Ed25519(pair) => pair.sk.sign(message, None).to_vec(),
-            SigningKey::Es256(key) => Es256.sign(key, message).as_bytes().into_owned(),
+            SigningKey::Es256(key) => {
+                let signature = Es256.sign(key, message);
+                let low_s = signature.normalize_s().unwrap_or(signature);
+                low_s.to_bytes().to_vec()
+            }
         }
     }
+}
+
+/// `(r, n − s)` for a raw 64-byte ES256 signature `(r, s)`: the other signature ECDSA
+/// accepts for the same message and key. Tests use it to show the low-S rule holds.
+#[cfg(test)]
+pub(crate) fn es256_other_s(signature: &[u8]) -> Vec<u8> {
+    let parsed = p256::ecdsa::Signature::from_slice(signature).expect("a 64-byte signature");
+    let (r, s) = parsed.split_scalars();
+    p256::ecdsa::Signature::from_scalars(r, -s)
+        .expect("n − s is a valid scalar")
+        .to_bytes()
+        .to_vec()
 }
 
 #[cfg(test)]
@@ -274,6 +297,39 @@ mod tests {
         assert!(!ec
             .verifying_key()
             .verifies(b"message", &ed.sign(b"message")));
+    }
+
+    #[test]
+    fn es256_signs_low_s_and_refuses_the_high_s_twin() {
+        let key = SigningKey::p256_from_scalar(&[9; 32]).unwrap();
+        let SigningKey::Es256(secret) = &key else {
+            unreachable!()
+        };
+        let public = key.verifying_key();
+        let VerifyingKey::Es256(curve_key) = &public else {
+            unreachable!()
+        };
+        let mut raw_high_s = 0;
+        for index in 0..32_u8 {
+            let message = [index; 16];
+            // p256 alone leaves `s` as computed: about half its signatures are high-S.
+            if Es256.sign(secret, &message).normalize_s().is_some() {
+                raw_high_s += 1;
+            }
+            let signature = key.sign(&message);
+            let parsed = p256::ecdsa::Signature::from_slice(&signature).unwrap();
+            assert_eq!(parsed.normalize_s(), None, "message {index}: signed low-S");
+            assert!(public.verifies(&message, &signature), "message {index}");
+
+            let twin = es256_other_s(&signature);
+            assert_ne!(twin, signature);
+            let twin_parsed = p256::ecdsa::Signature::from_slice(&twin).unwrap();
+            // The twin is a mathematically valid ECDSA signature: only the low-S rule
+            // refuses it.
+            assert!(Es256.verify_signature(&twin_parsed, curve_key, &message));
+            assert!(!public.verifies(&message, &twin), "message {index}: high-S");
+        }
+        assert!(raw_high_s > 0, "the sample exercised normalisation");
     }
 
     #[test]

@@ -5,6 +5,12 @@
 //! verifies with the key the header's `kid` names, and that key's algorithm must equal the
 //! header's `alg` (no algorithm confusion). Revocation is not checked here because it
 //! changes while a verified token sits in a cache; `decide` checks it on every request.
+//!
+//! A signed token has exactly one acceptable text: base64url must be canonical (see
+//! [`crate::base64url`]) and an ES256 signature must be low-S (see
+//! [`crate::keys::VerifyingKey::verifies`]), so no one can derive a second token — a second
+//! cache entry, a second digest in the audit trail — from a token they hold. Every host
+//! verifies grant tokens through this module (the cache in [`crate::cache`] too).
 
 use crate::claims::GrantClaims;
 use crate::digest::TokenDigest;
@@ -33,6 +39,10 @@ pub struct TokenRules {
 impl TokenRules {
     /// Default leeway: enough for NTP-disciplined clocks, short against replay.
     pub const DEFAULT_LEEWAY_SECONDS: i64 = 30;
+    /// Largest leeway a gateway may be configured with. The issuer keeps a revocation on its
+    /// feed this long after the grant's window ends, so no gateway can still accept one of
+    /// the grant's tokens once the entry is gone.
+    pub const MAX_LEEWAY_SECONDS: i64 = 300;
     /// Default token size limit, well above any token the issuer mints.
     pub const DEFAULT_MAX_TOKEN_BYTES: usize = 4096;
 
@@ -132,4 +142,83 @@ fn check_claim_shapes(claims: &GrantClaims) -> Result<(), Reason> {
 
 fn is_reasonable_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= MAX_ID_LENGTH && !id.chars().any(char::is_control)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use crate::base64url;
+    use crate::cache::VerificationCache;
+    use crate::claims::{Audience, GrantClaims};
+    use crate::keys::{es256_other_s, SigningKey};
+    use crate::mint::mint;
+
+    const NOW: UnixTime = UnixTime(1_000_000);
+
+    fn rules() -> TokenRules {
+        TokenRules {
+            issuer: "iss".into(),
+            audiences: vec!["aud".into()],
+            leeway_seconds: 0,
+            max_token_bytes: 4096,
+        }
+    }
+
+    fn es256_token(key: &SigningKey) -> String {
+        let claims = GrantClaims {
+            iss: "iss".into(),
+            sub: "alice".into(),
+            aud: Audience::One("aud".into()),
+            iat: NOW.0 - 10,
+            nbf: None,
+            exp: NOW.0 + 300,
+            jti: "j".into(),
+            scope: "inference:m".into(),
+            grant_id: "g".into(),
+            client_id: None,
+            approvers: vec![],
+            break_glass: false,
+            limits: None,
+        };
+        mint(&claims, key).unwrap()
+    }
+
+    /// The same token with its signature's `s` replaced by `n − s`.
+    fn high_s_twin(token: &str) -> String {
+        let (signing_input, signature) = token.rsplit_once('.').unwrap();
+        let twin = es256_other_s(&base64url::decode(signature).unwrap());
+        format!("{signing_input}.{}", base64url::encode(&twin))
+    }
+
+    #[test]
+    fn a_high_s_es256_token_is_a_bad_signature_fresh_and_through_the_cache() {
+        let key = SigningKey::p256_from_scalar(&[9; 32]).unwrap();
+        let mut keys = KeySet::new();
+        keys.insert(key.verifying_key());
+        let honest = es256_token(&key);
+        let twin = high_s_twin(&honest);
+        assert_ne!(twin, honest);
+
+        assert_eq!(
+            verify_token(&honest, &keys, &rules(), NOW).unwrap().key_id,
+            key.key_id()
+        );
+        assert_eq!(
+            verify_token(&twin, &keys, &rules(), NOW),
+            Err(Reason::BadSignature)
+        );
+
+        // The cache verifies through the same function: the twin is refused even while the
+        // honest token sits in the cache, and never becomes an entry of its own.
+        let mut cache = VerificationCache::new(8);
+        assert!(cache.verify(&honest, &keys, &rules(), NOW).is_ok());
+        assert_eq!(
+            cache.verify(&twin, &keys, &rules(), NOW).unwrap_err(),
+            Reason::BadSignature
+        );
+        assert_eq!(cache.len(), 1);
+    }
 }
