@@ -96,29 +96,36 @@ pub fn tick(state: &mut VmState, host: &mut impl RootHost) {
             }
         }
     }
-    if let Some(poller) = &mut state.revocation {
-        if poller.is_due(now) {
-            let upstream = poller.settings().upstream.clone();
-            let path = poller.path_and_query();
-            let authorization = format!("Bearer {}", poller.settings().credential);
-            match host.dispatch_get(
-                &upstream,
-                &path,
-                &[("authorization", authorization.as_str())],
-            ) {
-                Ok(token) => poller.started(token),
-                Err(problem) => {
-                    host.increment(Counter::RevocationPollsFailed, 1);
-                    host.log(
-                        Level::Warn,
-                        &format!(
-                            "cannot poll revocations from cluster {:?}: {problem}",
-                            upstream.cluster
-                        ),
-                    );
-                    poller.dispatch_failed(now);
-                }
-            }
+    poll_revocations(state, host, now);
+}
+
+/// Starts a revocation poll if one is due.
+fn poll_revocations(state: &mut VmState, host: &mut impl RootHost, now: u64) {
+    let Some(poller) = &mut state.revocation else {
+        return;
+    };
+    if !poller.is_due(now) {
+        return;
+    }
+    let upstream = poller.settings().upstream.clone();
+    let path = poller.path_and_query();
+    let authorization = format!("Bearer {}", poller.settings().credential);
+    match host.dispatch_get(
+        &upstream,
+        &path,
+        &[("authorization", authorization.as_str())],
+    ) {
+        Ok(token) => poller.started(token),
+        Err(problem) => {
+            host.increment(Counter::RevocationPollsFailed, 1);
+            host.log(
+                Level::Warn,
+                &format!(
+                    "cannot poll revocations from cluster {:?}: {problem}",
+                    upstream.cluster
+                ),
+            );
+            poller.dispatch_failed(now);
         }
     }
 }
@@ -259,10 +266,13 @@ pub fn on_call_response(
     if let Some(poller) = &mut state.revocation {
         if poller.owns_call(token) {
             match poller.on_response(response, now) {
-                Ok(count) => {
+                Ok(polled) => {
                     host.increment(Counter::RevocationPollsOk, 1);
-                    if count > 0 {
-                        host.log(Level::Info, &format!("{count} grants revoked"));
+                    if polled.revocations > 0 {
+                        host.log(
+                            Level::Info,
+                            &format!("{} grants revoked", polled.revocations),
+                        );
                     }
                 }
                 Err(problem) => {
@@ -270,6 +280,10 @@ pub fn on_call_response(
                     host.log(Level::Warn, &format!("revocation poll failed: {problem}"));
                 }
             }
+            // A page that said `more`, or a restart after 410, makes the next poll due now:
+            // send it now, not a tick later — a VM catching up on N revocations would
+            // otherwise need N/1000 ticks, refusing every token meanwhile.
+            poll_revocations(state, host, now);
         }
     }
 }

@@ -116,8 +116,11 @@ impl Policy {
             return Err(field(&format!("audiences[{index}]"), "must not be empty"));
         }
         let limits = &config.limits;
-        if !(0..=300).contains(&limits.leeway_seconds) {
-            return Err(field("limits.leeway_seconds", "must be between 0 and 300"));
+        if !(0..=TokenRules::MAX_LEEWAY_SECONDS).contains(&limits.leeway_seconds) {
+            return Err(field(
+                "limits.leeway_seconds",
+                &format!("must be between 0 and {}", TokenRules::MAX_LEEWAY_SECONDS),
+            ));
         }
         if !(256..=65_536).contains(&limits.max_token_bytes) {
             return Err(field(

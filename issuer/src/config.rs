@@ -98,6 +98,13 @@ pub struct ServeConfig {
     /// Tokens one identity regains per hour once the burst is spent.
     #[arg(long, env = "JITGATE_TOKENS_PER_HOUR", default_value_t = RateLimits::default().mint_token.per_hour)]
     pub tokens_per_hour: u32,
+    /// Grants one identity may revoke back to back (0: no limit; admins are never limited).
+    /// Per replica.
+    #[arg(long, env = "JITGATE_REVOKE_BURST", default_value_t = RateLimits::default().revoke.burst)]
+    pub revoke_burst: u32,
+    /// Revocations an identity regains per hour once the burst is spent.
+    #[arg(long, env = "JITGATE_REVOCATIONS_PER_HOUR", default_value_t = RateLimits::default().revoke.per_hour)]
+    pub revocations_per_hour: u32,
     /// Local demo: the example policy, demo identities (jgt_demo_<name>) and a demo
     /// data-plane credential. Refused on anything but a loopback address.
     #[arg(long)]
@@ -136,6 +143,8 @@ impl ServeConfig {
             requests_per_hour: RateLimits::default().create_request.per_hour,
             token_burst: RateLimits::default().mint_token.burst,
             tokens_per_hour: RateLimits::default().mint_token.per_hour,
+            revoke_burst: RateLimits::default().revoke.burst,
+            revocations_per_hour: RateLimits::default().revoke.per_hour,
             demo: true,
         }
     }
@@ -150,6 +159,10 @@ impl ServeConfig {
             mint_token: RateLimit {
                 burst: self.token_burst,
                 per_hour: self.tokens_per_hour,
+            },
+            revoke: RateLimit {
+                burst: self.revoke_burst,
+                per_hour: self.revocations_per_hour,
             },
         }
     }

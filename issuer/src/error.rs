@@ -36,6 +36,10 @@ pub enum Error {
     /// The thing exists but is in a state that does not allow this.
     #[error("{0}")]
     Conflict(String),
+    /// A revocation feed cursor from another database (its epoch is not this feed's) or past
+    /// the feed's head (a restored database): the reader must start again from the beginning.
+    #[error("{0}")]
+    UnknownFeedCursor(String),
     /// Too many calls of one kind from one identity; try again after the given seconds.
     #[error("too many {what} from you; try again in {retry_after_seconds} s")]
     RateLimited {
@@ -91,6 +95,7 @@ impl Error {
             Error::BadRequest(_) | Error::Policy(_) => StatusCode::BAD_REQUEST,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::UnknownFeedCursor(_) => StatusCode::GONE,
             Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Config(_)
             | Error::Database(_)
@@ -111,6 +116,7 @@ impl Error {
             Error::BadRequest(_) => "invalid_request",
             Error::NotFound(_) => "not_found",
             Error::Conflict(_) => "conflict",
+            Error::UnknownFeedCursor(_) => "unknown_cursor",
             Error::RateLimited { .. } => "rate_limited",
             Error::Policy(_) => "invalid_policy",
             _ => "internal_error",

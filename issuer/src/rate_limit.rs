@@ -1,5 +1,6 @@
-//! Per-identity rate limits on the two calls that create things: request creation and token
-//! minting. A token bucket per (action, identity), refilled from the issuer's clock.
+//! Per-identity rate limits on the calls that create things: request creation, token minting
+//! and revocation (each revocation is an entry every gateway must read). A token bucket per
+//! (action, identity), refilled from the issuer's clock.
 //!
 //! The buckets live in this replica's memory: with N replicas behind a load balancer an
 //! identity may get up to N times the configured rate. That is the documented trade-off
@@ -24,6 +25,8 @@ pub enum LimitedAction {
     CreateRequest,
     /// `POST /v1/grants/{id}/token`.
     MintToken,
+    /// `POST /v1/grants/{id}/revoke` by anyone but an admin.
+    Revoke,
 }
 
 impl LimitedAction {
@@ -32,6 +35,7 @@ impl LimitedAction {
         match self {
             LimitedAction::CreateRequest => "access requests",
             LimitedAction::MintToken => "token mints",
+            LimitedAction::Revoke => "revocations",
         }
     }
 }
@@ -46,13 +50,15 @@ pub struct RateLimit {
     pub per_hour: u32,
 }
 
-/// Both limits.
+/// The limits of every limited action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimits {
     /// Requests one identity may create.
     pub create_request: RateLimit,
     /// Tokens one identity may mint (across all its grants).
     pub mint_token: RateLimit,
+    /// Grants one identity may revoke (admins are not limited).
+    pub revoke: RateLimit,
 }
 
 impl Default for RateLimits {
@@ -68,6 +74,12 @@ impl Default for RateLimits {
                 burst: 60,
                 per_hour: 1200,
             },
+            // A reviewer clearing up after an incident revokes dozens at once; a loop
+            // creating and revoking grants to swell the feed gets 600 an hour at most.
+            revoke: RateLimit {
+                burst: 60,
+                per_hour: 600,
+            },
         }
     }
 }
@@ -77,6 +89,7 @@ impl RateLimits {
         match action {
             LimitedAction::CreateRequest => self.create_request,
             LimitedAction::MintToken => self.mint_token,
+            LimitedAction::Revoke => self.revoke,
         }
     }
 }
@@ -182,6 +195,7 @@ mod tests {
         RateLimiter::new(RateLimits {
             create_request: limit,
             mint_token: limit,
+            revoke: limit,
         })
     }
 

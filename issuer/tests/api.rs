@@ -13,6 +13,12 @@ use serde_json::json;
 scenario_tests!(TestIssuer::sqlite());
 
 #[tokio::test]
+async fn a_fresh_sqlite_file_has_a_new_feed_epoch_and_refuses_old_cursors() {
+    let (old, fresh) = (TestIssuer::sqlite().await, TestIssuer::sqlite().await);
+    scenarios::feed::a_fresh_database_has_a_new_epoch_and_refuses_old_cursors(&old, &fresh).await;
+}
+
+#[tokio::test]
 async fn jwks_publishes_current_and_previous_keys_with_cache_headers() {
     let issuer = TestIssuer::sqlite().await;
     let first = issuer.get("/.well-known/jwks.json", None).await;

@@ -175,6 +175,7 @@ async fn every_endpoint_role_and_ownership_answers_as_specified_and_refusals_cha
     let issuer = TestIssuer::sqlite_with_rate_limits(RateLimits {
         create_request: unlimited,
         mint_token: unlimited,
+        revoke: unlimited,
     })
     .await;
     let mut failures = Vec::new();

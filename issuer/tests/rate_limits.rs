@@ -1,4 +1,4 @@
-//! Per-identity rate limits on request creation and token minting: 429 with `Retry-After`
+//! Per-identity rate limits on request creation, token minting and revocation: 429 with `Retry-After`
 //! once the burst is spent, nothing stored for a limited call, buckets per identity and per
 //! action, refilled by the (manual) clock — so no test sleeps.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
@@ -10,7 +10,8 @@ use common::{ask, Answer, TestIssuer, SMALL_MODEL};
 use jitgate_issuer::rate_limit::{RateLimit, RateLimits};
 use serde_json::{json, Value};
 
-/// Three requests at once, then one a minute; two tokens at once, then one a second.
+/// Three requests at once, then one a minute; two tokens at once, then one a second; two
+/// revocations at once, then one every two minutes.
 const LIMITS: RateLimits = RateLimits {
     create_request: RateLimit {
         burst: 3,
@@ -19,6 +20,10 @@ const LIMITS: RateLimits = RateLimits {
     mint_token: RateLimit {
         burst: 2,
         per_hour: 3600,
+    },
+    revoke: RateLimit {
+        burst: 2,
+        per_hour: 30,
     },
 };
 
@@ -153,4 +158,76 @@ async fn each_replica_keeps_its_own_buckets() {
         assert_limited(&create(replica, "alice").await, "access requests", "60");
     }
     assert_eq!(mine(&a, "alice").await, 6);
+}
+
+async fn revoke(issuer: &TestIssuer, who: &str, grant: &Value) -> Answer {
+    let path = format!("/v1/grants/{}/revoke", grant["id"].as_str().unwrap());
+    issuer.post(&path, Some(who), json!({})).await
+}
+
+#[tokio::test]
+async fn revocation_is_limited_per_identity_and_a_limited_call_revokes_nothing() {
+    let issuer = TestIssuer::sqlite_with_rate_limits(LIMITS).await;
+    let mut grants = Vec::new();
+    for reason in ["a", "b", "c"] {
+        grants.push(
+            issuer
+                .request("alice", ask(&[SMALL_MODEL], "1h", reason))
+                .await,
+        );
+    }
+    assert_eq!(
+        revoke(&issuer, "alice", &grants[0]).await.status,
+        StatusCode::OK
+    );
+    // A refused attempt (already revoked: 409) counts too.
+    assert_eq!(
+        revoke(&issuer, "alice", &grants[0]).await.status,
+        StatusCode::CONFLICT
+    );
+    let third = revoke(&issuer, "alice", &grants[1]).await;
+    assert_limited(&third, "revocations", "120");
+    let shown = issuer
+        .get(
+            &format!("/v1/requests/{}", grants[1]["id"].as_str().unwrap()),
+            Some("alice"),
+        )
+        .await;
+    assert_eq!(
+        shown.body["state"], "active",
+        "the limited call revoked nothing"
+    );
+    let feed = issuer.feed(None).await;
+    assert_eq!(feed.body["revoked"].as_array().unwrap().len(), 1);
+
+    // Bob, who reviews alice's inference grants, revokes from his own bucket.
+    assert_eq!(
+        revoke(&issuer, "bob", &grants[1]).await.status,
+        StatusCode::OK
+    );
+
+    issuer.clock.advance(120);
+    assert_eq!(
+        revoke(&issuer, "alice", &grants[2]).await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn admins_revoke_without_a_limit() {
+    let issuer = TestIssuer::sqlite_with_rate_limits(RateLimits {
+        create_request: RateLimit {
+            burst: 0,
+            per_hour: 0,
+        },
+        ..LIMITS
+    })
+    .await;
+    for round in 0..10 {
+        let grant = issuer
+            .request("alice", ask(&[SMALL_MODEL], "1h", &format!("{round}")))
+            .await;
+        let answer = revoke(&issuer, "root", &grant).await;
+        assert_eq!(answer.status, StatusCode::OK, "{round}: {}", answer.text);
+    }
 }

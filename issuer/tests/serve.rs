@@ -64,7 +64,7 @@ async fn a_local_demo_issuer_serves_requests_tokens_jwks_and_the_feed() {
         .await
         .unwrap();
     let feed = http
-        .get(format!("{base}/v1/revocations?after=0"))
+        .get(format!("{base}/v1/revocations"))
         .bearer_auth(DEMO_DATA_PLANE_CREDENTIAL)
         .send()
         .await
@@ -72,7 +72,13 @@ async fn a_local_demo_issuer_serves_requests_tokens_jwks_and_the_feed() {
     assert_eq!(feed.status(), 200);
     let feed: Value = feed.json().await.unwrap();
     assert_eq!(feed["revoked"][0]["grant_id"], id);
-    assert_eq!(feed["cursor"], "1");
+    let (epoch, position) = feed["cursor"].as_str().unwrap().rsplit_once('.').unwrap();
+    assert_eq!(position, "1");
+    assert!(
+        epoch.len() == 32 && epoch.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{epoch}"
+    );
+    assert_eq!(feed["more"], false);
     let refused = http
         .get(format!("{base}/v1/revocations"))
         .send()

@@ -4,6 +4,7 @@
 use crate::error::{Error, Result};
 use crate::events::{Call, IssuerEvent};
 use crate::identity::Subject;
+use crate::rate_limit::LimitedAction;
 use crate::requests::{AccessRequest, State};
 use crate::state::AppState;
 use crate::store::{requests, revocations};
@@ -64,6 +65,14 @@ pub async fn revoke(
     id: &str,
     reason: &str,
 ) -> Result<AccessRequest> {
+    // Every revocation is a feed entry each gateway must read before it may answer, so a loop
+    // of them is limited like request creation. Every attempt counts. Admins are not limited:
+    // they are the incident path, and may revoke any grant anyway.
+    if !subject.admin {
+        state
+            .rate_limiter
+            .take(LimitedAction::Revoke, &subject.id, state.now())?;
+    }
     super::expiry::expire_due(state).await?;
     let request = visible(state, subject, id).await?;
     let allowed =

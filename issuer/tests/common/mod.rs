@@ -227,6 +227,30 @@ impl TestIssuer {
         answer.body
     }
 
+    /// The feed cursor for `position` in this issuer's database (`<epoch>.<position>`).
+    pub async fn cursor(&self, position: i64) -> String {
+        format!("{}.{position}", self.feed_epoch().await)
+    }
+
+    /// This issuer's feed epoch (the database's random id).
+    pub async fn feed_epoch(&self) -> String {
+        jitgate_issuer::store::revocations::head(&self.state.store)
+            .await
+            .unwrap()
+            .epoch
+    }
+
+    /// Rows in the revocations table, served or not (to see pruning).
+    pub async fn stored_revocations(&self) -> i64 {
+        use sqlx::Row;
+        sqlx::query("SELECT COUNT(*) AS n FROM revocations")
+            .fetch_one(self.state.store.pool())
+            .await
+            .unwrap()
+            .try_get("n")
+            .unwrap()
+    }
+
     /// The revocation feed after `cursor`.
     pub async fn feed(&self, after: Option<&str>) -> Answer {
         let path = match after {

@@ -152,7 +152,7 @@ pub async fn auto_approved_grant_yields_tokens_until_revoked(issuer: &TestIssuer
     assert_eq!(feed.status, StatusCode::OK);
     assert_eq!(
         feed.body,
-        json!({"revoked": [{"grant_id": id, "revoked_at": START + 60, "expires_at": START + 7200}], "cursor": "1"})
+        json!({"revoked": [{"grant_id": id, "revoked_at": START + 60, "expires_at": START + 7200}], "cursor": issuer.cursor(1).await, "more": false})
     );
     let after = token(issuer, "alice", &id).await;
     assert_eq!(after.status, StatusCode::CONFLICT);
@@ -471,7 +471,7 @@ pub async fn requester_cancels_a_pending_request(issuer: &TestIssuer) {
 }
 
 pub async fn reviewers_and_admins_revoke_too(issuer: &TestIssuer) {
-    for (revoker, position) in [("bob", "1"), ("root", "2")] {
+    for (revoker, position) in [("bob", 1), ("root", 2)] {
         let created = issuer
             .request("alice", ask(&[SMALL_MODEL], "1h", "r"))
             .await;
@@ -499,13 +499,16 @@ pub async fn reviewers_and_admins_revoke_too(issuer: &TestIssuer) {
             )
         );
         let feed = issuer.feed(None).await;
-        assert_eq!(feed.body["cursor"], position);
+        assert_eq!(feed.body["cursor"], issuer.cursor(position).await);
     }
 }
 
 pub async fn feed_pages_with_its_cursor(issuer: &TestIssuer) {
     let empty = issuer.feed(None).await;
-    assert_eq!(empty.body, json!({"revoked": [], "cursor": "0"}));
+    assert_eq!(
+        empty.body,
+        json!({"revoked": [], "cursor": issuer.cursor(0).await, "more": false})
+    );
     assert_eq!(empty.headers["cache-control"], "no-store");
     let mut ids = Vec::new();
     for _ in 0..3 {
@@ -527,12 +530,16 @@ pub async fn feed_pages_with_its_cursor(issuer: &TestIssuer) {
         .map(|entry| entry["grant_id"].as_str().unwrap())
         .collect();
     assert_eq!(seen, ids.iter().map(String::as_str).collect::<Vec<_>>());
-    assert_eq!(all.body["cursor"], "3");
-    let tail = issuer.feed(Some("2")).await;
+    assert_eq!(all.body["cursor"], issuer.cursor(3).await);
+    assert_eq!(all.body["more"], false);
+    let tail = issuer.feed(Some(&issuer.cursor(2).await)).await;
     assert_eq!(
         tail.body,
-        json!({"revoked": [{"grant_id": ids[2], "revoked_at": START + 2, "expires_at": START + 2 + 3600}], "cursor": "3"})
+        json!({"revoked": [{"grant_id": ids[2], "revoked_at": START + 2, "expires_at": START + 2 + 3600}], "cursor": issuer.cursor(3).await, "more": false})
     );
-    let beyond = issuer.feed(Some("3")).await;
-    assert_eq!(beyond.body, json!({"revoked": [], "cursor": "3"}));
+    let at_the_head = issuer.feed(Some(&issuer.cursor(3).await)).await;
+    assert_eq!(
+        at_the_head.body,
+        json!({"revoked": [], "cursor": issuer.cursor(3).await, "more": false})
+    );
 }

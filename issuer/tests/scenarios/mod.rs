@@ -2,6 +2,7 @@
 //! `postgres.rs` on PostgreSQL, through [`scenario_tests!`].
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod feed;
 pub mod lifecycle;
 pub mod refusals;
 pub mod replays;
@@ -21,6 +22,9 @@ macro_rules! scenario_tests {
             lifecycle::requester_cancels_a_pending_request,
             lifecycle::reviewers_and_admins_revoke_too,
             lifecycle::feed_pages_with_its_cursor,
+            feed::feed_pages_say_more_until_the_last,
+            feed::feed_serves_and_keeps_only_revocations_that_can_still_matter,
+            feed::feed_refuses_a_cursor_from_another_database_or_past_its_head,
             refusals::self_review_is_refused_for_every_role,
             refusals::strangers_see_nothing,
             refusals::only_the_grantee_gets_tokens,
