@@ -712,6 +712,21 @@ fn request_problems() -> Vec<Vector> {
             r#"{{"model":"{MODEL}","mod\u0065l":"gpt-4o"}}"#
         )))
         .expect("deny", "model_duplicated", 400),
+        case(
+            "model-duplicated-by-case",
+            "A key that differs from model only in case: Go's encoding/json and ASP.NET read it as \
+             model, the last one winning.",
+        )
+        .body(Some(&format!(
+            r#"{{"model":"{MODEL}","messages":[],"Model":"gpt-4o"}}"#
+        )))
+        .expect("deny", "model_duplicated", 400),
+        case(
+            "model-case-variant-alone",
+            "Only a case variant of model: a case-insensitive server would serve it.",
+        )
+        .body(Some(r#"{"MODEL":"gpt-4o","messages":[]}"#))
+        .expect("deny", "model_duplicated", 400),
         case("body-not-json", "A body that is not JSON.")
             .body(Some("model=gpt-4o"))
             .expect("deny", "body_not_json", 400),

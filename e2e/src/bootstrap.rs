@@ -16,7 +16,7 @@ const JITGATE_TEMPLATE: &str = include_str!("../../envoy/bootstrap.template.yaml
 const EXAMPLE_PLUGIN_CONFIGURATION: &str = include_str!("../../envoy/plugin-config.example.json");
 
 /// A bootstrap YAML with `{{placeholders}}`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BootstrapTemplate {
     name: String,
     text: String,
@@ -34,6 +34,18 @@ impl BootstrapTemplate {
             name: name.into(),
             text: text.into(),
         }
+    }
+
+    /// This template with `text` inserted after the first line that is exactly `anchor`
+    /// (trimmed), for a test that needs one more option; `None` if no line is.
+    pub fn with_line_after(&self, anchor: &str, text: &str) -> Option<Self> {
+        let mut lines: Vec<&str> = self.text.lines().collect();
+        let at = lines.iter().position(|line| line.trim() == anchor)?;
+        lines.insert(at + 1, text);
+        Some(Self::new(
+            format!("{} (edited)", self.name),
+            lines.join("\n") + "\n",
+        ))
     }
 
     /// The template's name, for messages.

@@ -23,6 +23,7 @@ pub mod devstack;
 pub mod envoy;
 pub mod error;
 pub mod gate;
+pub mod h2c;
 pub mod issuer;
 pub mod paths;
 pub mod ports;

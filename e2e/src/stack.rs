@@ -2,7 +2,7 @@
 //! model server, the issuer and the collector. What `cargo xtask up`, the benchmarks and most
 //! end-to-end tests start.
 
-use crate::bootstrap::{Backends, FilterModule};
+use crate::bootstrap::{Backends, BootstrapTemplate, FilterModule};
 use crate::envoy::{Envoy, EnvoyOptions, EnvoySpec};
 use crate::error::Result;
 use crate::paths::filter_wasm;
@@ -22,6 +22,9 @@ pub struct StackOptions {
     pub plugin_configuration: String,
     /// How Envoy runs.
     pub envoy: EnvoyOptions,
+    /// The Envoy bootstrap (`envoy/bootstrap.template.yaml` unless a test needs a listener
+    /// option the shipped one leaves at Envoy's default).
+    pub template: BootstrapTemplate,
     /// The JWKS the stub issuer publishes from the start.
     pub issuer_jwks: serde_json::Value,
     /// Whether `start` waits until every Wasm VM has loaded keys and read the revocation
@@ -35,6 +38,7 @@ impl Default for StackOptions {
         Self {
             plugin_configuration: EXAMPLE_PLUGIN_CONFIGURATION.trim_end().to_owned(),
             envoy: EnvoyOptions::default(),
+            template: BootstrapTemplate::jitgate(),
             issuer_jwks: serde_json::from_str(TEST_JWKS).unwrap_or_default(),
             wait_for_gate: true,
         }
@@ -78,6 +82,7 @@ impl LocalStack {
         let configuration: serde_json::Value =
             serde_json::from_str(&spec.filter.plugin_configuration).unwrap_or_default();
         spec.options = options.envoy;
+        spec.template = options.template;
         let envoy = Envoy::start(&spec)?;
         if options.wait_for_gate {
             // One VM per worker plus the main thread's, each fetching on its own.

@@ -122,6 +122,11 @@ fn bodies_that_parse_differently_anywhere_are_refused_before_the_upstream_sees_t
         ("duplicate model", json, format!(r#"{{"model":"{MODEL}","model":"gpt-4o"}}"#).into_bytes(), 400, "model_duplicated"),
         ("duplicate model, other order", json, format!(r#"{{"model":"gpt-4o","model":"{MODEL}"}}"#).into_bytes(), 400, "model_duplicated"),
         ("duplicate by escape", json, format!(r#"{{"model":"{MODEL}","m\u006fdel":"gpt-4o"}}"#).into_bytes(), 400, "model_duplicated"),
+        // Go's encoding/json and ASP.NET match member names case-insensitively, last wins.
+        ("model in another case", json, format!(r#"{{"model":"{MODEL}","Model":"gpt-4o"}}"#).into_bytes(), 400, "model_duplicated"),
+        ("model in capitals first", json, format!(r#"{{"MODEL":"gpt-4o","model":"{MODEL}"}}"#).into_bytes(), 400, "model_duplicated"),
+        ("capital by escape", json, format!(r#"{{"model":"{MODEL}","\u004dodel":"gpt-4o"}}"#).into_bytes(), 400, "model_duplicated"),
+        ("case variant alone", json, br#"{"Model":"gpt-4o"}"#.to_vec(), 400, "model_duplicated"),
         ("second JSON value", json, format!(r#"{{"model":"{MODEL}"}}{{"model":"gpt-4o"}}"#).into_bytes(), 400, "body_not_json"),
         ("trailing garbage", json, format!(r#"{{"model":"{MODEL}"}} ,"model":"gpt-4o""#).into_bytes(), 400, "body_not_json"),
         ("comment hiding a key", json, format!(r#"{{"model":"{MODEL}" /*, "model":"gpt-4o" */}}"#).into_bytes(), 400, "body_not_json"),

@@ -10,7 +10,7 @@ mod adversarial;
 
 use std::time::Duration;
 
-use adversarial::{assert_upstream_clean, conformance_stack, verdict};
+use adversarial::{assert_upstream_clean, conformance_stack, verdict, AdversarialStack};
 use jitgate_conformance::catalog::{standard_claims, STANDARD_TIMES};
 use jitgate_conformance::recipe::Recipe;
 use jitgate_conformance::testkeys::TestKey;
@@ -59,7 +59,7 @@ fn with_flipped_signature(token: &str) -> String {
     forged
 }
 
-fn small_cache_stack() -> LocalStack {
+fn small_cache_stack() -> AdversarialStack {
     conformance_stack(json!({"cache": {"max_entries": CACHE_ENTRIES}}))
 }
 

@@ -265,6 +265,13 @@ impl HttpContext for JitgateRequest {
         to_action(step)
     }
 
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        let step = self
+            .flow
+            .on_trailers(&mut self.state.borrow_mut(), &mut self.host);
+        to_action(step)
+    }
+
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         self.flow
             .on_response_headers(&self.state.borrow(), &self.host);

@@ -11,6 +11,12 @@
 //! until the model is checked. A refusal then resets the upstream stream: the model server
 //! may see the start of a request, never its body or the token.
 //!
+//! The body is released only by a final decision: the last body callback
+//! (`end_of_stream`), or the request trailers, which end a stream whose last DATA frame did
+//! not (HTTP/2, or HTTP/1.1 chunked trailers where Envoy parses them). Every other callback
+//! while the body is awaited pauses, and a stream that ends any other way (reset, client
+//! gone) never reaches the model: its record says `incomplete_body`.
+//!
 //! The decision always comes from `jitgate_grant::decide_cached`; nothing here judges a
 //! token or a scope.
 
@@ -60,6 +66,8 @@ struct HeaderFacts {
 pub struct RequestFlow {
     facts: HeaderFacts,
     awaiting_model: bool,
+    /// Bytes of request body buffered so far, as the last body callback reported them.
+    body_size: usize,
     /// The headers have gone upstream (prepared) while the body is checked.
     headers_forwarded: bool,
     /// The last decision, for audit records and filter state.
@@ -123,8 +131,9 @@ impl RequestFlow {
         end_of_stream: bool,
     ) -> Step {
         if !self.awaiting_model {
-            return Step::Continue;
+            return self.after_decision();
         }
+        self.body_size = body_size;
         if body_size > state.settings.policy.max_body_bytes {
             // Refuse as soon as the limit is crossed instead of buffering the rest.
             self.awaiting_model = false;
@@ -138,6 +147,33 @@ impl RequestFlow {
         let model = self.model_from_body(state, host, body_size);
         let decision = self.decide(state, host, as_fact(&model));
         self.act(state, host, decision)
+    }
+
+    /// The request trailers have arrived: the body is complete even though no body callback
+    /// said `end_of_stream`. While the model is awaited this is the final decision — continuing
+    /// here without one would release the held body unchecked.
+    pub fn on_trailers(&mut self, state: &mut VmState, host: &mut impl RequestHost) -> Step {
+        if !self.awaiting_model {
+            return self.after_decision();
+        }
+        self.awaiting_model = false;
+        // Ask for one byte past the limit rather than trusting the last reported size: what
+        // is buffered now is what goes upstream, and a body over the limit must be seen as
+        // such (the host never returns more than it holds).
+        let readable = state.settings.policy.max_body_bytes.saturating_add(1);
+        let model = self.model_from_body(state, host, readable.max(self.body_size));
+        let decision = self.decide(state, host, as_fact(&model));
+        self.act(state, host, decision)
+    }
+
+    /// What a later request callback does once the decision is made: a refusal already sent
+    /// its local reply, and nothing after it may be released (Envoy should not call again,
+    /// but the filter does not rely on it).
+    fn after_decision(&self) -> Step {
+        match &self.decision {
+            Some(decision) if !decision.is_allowed() => Step::Pause,
+            _ => Step::Continue,
+        }
     }
 
     /// The response headers have arrived: decide whether to read usage from the body.

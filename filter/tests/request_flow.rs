@@ -206,6 +206,107 @@ fn a_body_over_the_limit_is_refused_as_soon_as_it_crosses_it() {
     assert_eq!(host.response.as_ref().map(|r| r.status), Some(413));
 }
 
+/// Headers, then the whole body without `end_of_stream`, then trailers: how an HTTP/2
+/// request (or an HTTP/1.1 chunked one where Envoy parses trailers) ends in trailers.
+fn run_ending_in_trailers(state: &mut VmState, host: &mut FakeHost) -> (RequestFlow, Step) {
+    let mut flow = RequestFlow::new();
+    assert_eq!(flow.on_headers(state, host, false), Step::Continue);
+    assert!(flow.awaits_body());
+    let size = host.request_body.len();
+    if size > 0 {
+        assert_eq!(flow.on_body(state, host, size, false), Step::Pause);
+    }
+    assert_eq!(
+        host.response, None,
+        "nothing decided before the end of the stream"
+    );
+    let step = flow.on_trailers(state, host);
+    (flow, step)
+}
+
+#[test]
+fn trailers_end_the_body_and_a_model_outside_the_grant_is_refused_there() {
+    let (mut state, _) = vm(&config(inline_keys(), None));
+    let mut host = chat_request(&token("trailers")).body(br#"{"model":"gpt-4o","messages":[]}"#);
+    let (flow, step) = run_ending_in_trailers(&mut state, &mut host);
+    assert_eq!(step, Step::Pause, "the held body must not be released");
+    let response = host.response.clone().unwrap();
+    assert_eq!(response.status, 403);
+    let body: Value = serde_json::from_str(&response.body).unwrap();
+    assert_eq!(body["reason"], "insufficient_scope");
+    assert!(!flow.awaits_body());
+    assert_eq!(
+        flow.decision().map(|decision| decision.reason.code()),
+        Some("insufficient_scope")
+    );
+    assert_eq!(host.counter("jitgate.denied.insufficient_scope"), 1);
+}
+
+#[test]
+fn trailers_end_the_body_and_a_granted_model_continues() {
+    let (mut state, _) = vm(&config(inline_keys(), None));
+    let mut host = chat_request(&token("trailers-ok"));
+    let (flow, step) = run_ending_in_trailers(&mut state, &mut host);
+    assert_eq!(step, Step::Continue);
+    assert_eq!(host.response, None);
+    assert!(flow
+        .decision()
+        .is_some_and(|decision| decision.is_allowed()));
+    assert_eq!(host.counter("jitgate.allowed"), 1);
+}
+
+#[test]
+fn trailers_with_no_body_at_all_are_refused_as_not_json() {
+    let (mut state, _) = vm(&config(inline_keys(), None));
+    let mut host = chat_request(&token("trailers-empty")).body(b"");
+    let (_, step) = run_ending_in_trailers(&mut state, &mut host);
+    assert_eq!(step, Step::Pause);
+    let response = host.response.clone().unwrap();
+    assert_eq!(response.status, 400);
+    let body: Value = serde_json::from_str(&response.body).unwrap();
+    assert_eq!(body["reason"], "body_not_json");
+}
+
+#[test]
+fn trailers_after_a_body_past_the_last_reported_size_still_see_all_of_it() {
+    // The host may hold more than the last body callback reported: the decision reads what
+    // is buffered, up to one byte past the limit, so an oversized body is seen as one.
+    let (mut state, _) = vm(&config(inline_keys(), None));
+    let oversized = format!(
+        r#"{{"model":"meta-llama/Llama-3.1-8B-Instruct","x":"{}"}}"#,
+        "y".repeat(70_000)
+    );
+    let mut host = chat_request(&token("trailers-big")).body(oversized.as_bytes());
+    let mut flow = RequestFlow::new();
+    assert_eq!(
+        flow.on_headers(&mut state, &mut host, false),
+        Step::Continue
+    );
+    assert_eq!(flow.on_body(&mut state, &mut host, 10, false), Step::Pause);
+    assert_eq!(flow.on_trailers(&mut state, &mut host), Step::Pause);
+    assert_eq!(host.response.as_ref().map(|r| r.status), Some(413));
+}
+
+#[test]
+fn trailers_on_a_request_that_is_not_awaiting_a_body_change_nothing() {
+    let (mut state, _) = vm(&config(inline_keys(), None));
+    let mut host = FakeHost::request(NOW_MS, "GET", "/v1/models");
+    let mut flow = RequestFlow::new();
+    assert_eq!(
+        flow.on_headers(&mut state, &mut host, false),
+        Step::Continue
+    );
+    assert_eq!(flow.on_trailers(&mut state, &mut host), Step::Continue);
+    assert_eq!(host.response, None);
+    // A refused request stays refused: trailers after a local reply do not reopen it.
+    let mut host = chat_request("not-a-token");
+    let mut flow = RequestFlow::new();
+    assert_eq!(flow.on_headers(&mut state, &mut host, false), Step::Pause);
+    assert_eq!(flow.on_trailers(&mut state, &mut host), Step::Pause);
+    assert_eq!(flow.on_body(&mut state, &mut host, 10, true), Step::Pause);
+    assert_eq!(host.response.as_ref().map(|r| r.status), Some(401));
+}
+
 #[test]
 fn public_routes_pass_without_a_token_and_non_model_routes_do_not_buffer() {
     let (mut state, _) = vm(&config(inline_keys(), None));

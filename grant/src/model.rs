@@ -5,7 +5,14 @@
 //! repeated `model` is refused rather than resolved, because the gate and the model server
 //! might resolve it differently (first wins here, last wins there) and check one model while
 //! serving another; the same goes for spellings with escapes (`"mod\u0065l"`), which are
-//! compared after unescaping. The body is never modified.
+//! compared after unescaping.
+//!
+//! A key that differs from `model` only in case (`"Model"`, `"MODEL"`, or with a Unicode
+//! character that case-folds to an ASCII letter, such as U+212A KELVIN SIGN for `k` or
+//! U+017F LONG S for `s`) is refused as a duplicate too, even alone: Go's `encoding/json`,
+//! ASP.NET and others match member names case-insensitively, the last one winning, so a
+//! model server built on them would serve `"Model"` while this gate checked `"model"`.
+//! The body is never modified.
 
 use std::fmt;
 
@@ -101,6 +108,43 @@ fn nesting_depth(body: &[u8]) -> usize {
     deepest
 }
 
+/// The member the route's scope comes from.
+const MODEL_KEY: &str = "model";
+
+/// Whether `key` equals the ASCII-lowercase `target` under case folding as the lenient
+/// decoders do it: ASCII case, plus any character whose simple lower- or uppercase mapping
+/// is a single ASCII letter (U+212A KELVIN SIGN → `k`, U+017F LONG S → `S`, U+0131 DOTLESS I
+/// → `I`). Generic over the target, so the same rule serves every key a route reads.
+pub fn folds_to_ascii(key: &str, target: &str) -> bool {
+    let mut key_chars = key.chars();
+    for expected in target.chars() {
+        match key_chars.next().and_then(ascii_fold) {
+            Some(folded) if folded == expected.to_ascii_lowercase() => {}
+            _ => return false,
+        }
+    }
+    key_chars.next().is_none()
+}
+
+/// The ASCII lowercase letter `c` folds to, if any.
+fn ascii_fold(c: char) -> Option<char> {
+    if c.is_ascii() {
+        return Some(c.to_ascii_lowercase());
+    }
+    for mapped in [one_char(c.to_lowercase()), one_char(c.to_uppercase())] {
+        if let Some(letter) = mapped.filter(char::is_ascii_alphabetic) {
+            return Some(letter.to_ascii_lowercase());
+        }
+    }
+    None
+}
+
+/// The only character of a case mapping, if it maps to exactly one.
+fn one_char(mut mapping: impl Iterator<Item = char>) -> Option<char> {
+    let first = mapping.next()?;
+    mapping.next().is_none().then_some(first)
+}
+
 enum ModelMember {
     Missing,
     Found(String),
@@ -122,7 +166,11 @@ impl<'de> Visitor<'de> for TopLevelObject {
         // Keep reading after a problem so a syntax error later in the body still wins: a
         // body that is not JSON is reported as such.
         while let Some(key) = map.next_key::<String>()? {
-            if key != "model" {
+            if key != MODEL_KEY {
+                if folds_to_ascii(&key, MODEL_KEY) {
+                    // Another spelling a case-insensitive decoder would read as `model`.
+                    found = ModelMember::Duplicated;
+                }
                 map.next_value::<IgnoredAny>()?;
                 continue;
             }
@@ -269,6 +317,50 @@ mod tests {
             extract_model(br#"{"nested":{"model":"a"}}"#),
             Err(Reason::ModelMissing)
         );
+    }
+
+    #[test]
+    fn refuses_keys_that_a_case_insensitive_decoder_reads_as_model() {
+        for body in [
+            r#"{"model":"a","Model":"b"}"#,
+            r#"{"MODEL":"b","model":"a"}"#,
+            r#"{"model":"a","mOdEl":"b"}"#,
+            r#"{"Model":"b"}"#,
+            r#"{"model":"a","\u004dodel":"b"}"#,
+        ] {
+            assert_eq!(
+                extract_model(body.as_bytes()),
+                Err(Reason::ModelDuplicated),
+                "{body}"
+            );
+        }
+        // Other keys that merely resemble it are not the model.
+        assert_eq!(
+            extract_model(r#"{"model":"a","models":"b","mode":"c","modél":"d"}"#.as_bytes())
+                .as_deref(),
+            Ok("a")
+        );
+    }
+
+    #[test]
+    fn case_folding_covers_the_unicode_letters_lenient_decoders_fold() {
+        assert!(folds_to_ascii("Model", "model"));
+        assert!(
+            folds_to_ascii("\u{212A}ey", "key"),
+            "KELVIN SIGN folds to k"
+        );
+        assert!(
+            folds_to_ascii("param\u{17F}", "params"),
+            "LONG S folds to s"
+        );
+        assert!(
+            folds_to_ascii("\u{131}d", "id"),
+            "DOTLESS I uppercases to I"
+        );
+        assert!(!folds_to_ascii("model", "models"));
+        assert!(!folds_to_ascii("models", "model"));
+        assert!(!folds_to_ascii("mod\u{e9}l", "model"));
+        assert!(!folds_to_ascii("", "model"));
     }
 
     #[test]

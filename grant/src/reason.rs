@@ -269,7 +269,9 @@ impl Reason {
             Reason::AmbiguousPath => "the request path is not in normal form",
             Reason::ModelMissing => "the JSON body must name a \"model\"",
             Reason::ModelNotString => "\"model\" must be a string",
-            Reason::ModelDuplicated => "\"model\" must appear once in the body",
+            Reason::ModelDuplicated => {
+                "\"model\" must appear exactly once, in lowercase (no key may differ only in case)"
+            }
             Reason::ModelInvalid => "the model name has characters a scope cannot hold",
             Reason::BodyNotJson => "the body must be a JSON object",
             Reason::BodyTooLarge => "the body is larger than this gateway accepts",

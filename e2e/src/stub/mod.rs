@@ -202,11 +202,9 @@ async fn handle(
     request: Request<Incoming>,
 ) -> Result<Response<StubBody>, Infallible> {
     let (parts, body) = request.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map(|collected| collected.to_bytes())
-        .unwrap_or_default();
+    let collected = body.collect().await.map(|collected| collected.to_bytes());
+    let body_complete = collected.is_ok();
+    let body = collected.unwrap_or_default();
     let recorded = RecordedRequest {
         method: parts.method.to_string(),
         target: parts
@@ -222,6 +220,7 @@ async fn handle(
             })
             .collect(),
         body: body.to_vec(),
+        body_complete,
     };
     lock(&state.recorded).push(recorded.clone());
     let reply = route(&state, &recorded);

@@ -9,8 +9,11 @@ pub struct RecordedRequest {
     pub target: String,
     /// Headers in the order received; names lower-case, values lossily decoded.
     pub headers: Vec<(String, String)>,
-    /// The body, exactly.
+    /// The body, exactly (what arrived of it, when it did not arrive whole).
     pub body: Vec<u8>,
+    /// Whether the body arrived to its end. `false` when the stream was reset or the
+    /// connection closed first: the stub saw the start of a request it could never serve.
+    pub body_complete: bool,
 }
 
 impl RecordedRequest {

@@ -2,39 +2,128 @@
 //! conformance policy, byte-exact exchanges that may arrive in slow pieces, and the check that
 //! the stub upstream never received a token, a refused body or a spoofed `x-jitgate-*` value.
 //!
+//! Every stack here audits to the collector stub, and checks one invariant when the test
+//! ends ([`AdversarialStack`]'s drop): **every request the upstream served has exactly one
+//! `allow` record, and no `deny` record describes a served request** — the upstream's own log
+//! against the audit stream, matched by `x-request-id`.
+//!
 //! Every wait here is bounded: a socket read gives up after [`READ_LIMIT`].
 
 // Each adversarial test file uses a different part of this module.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::ops::Deref;
 use std::time::Duration;
 
 use jitgate_e2e::gate::conformance_plugin_configuration;
-use jitgate_e2e::{LocalStack, RawResponse, RecordedRequest, StackOptions, StubServer};
+use jitgate_e2e::wait::within;
+use jitgate_e2e::{
+    BootstrapTemplate, LocalStack, RawResponse, RecordedRequest, StackOptions, StubServer,
+};
+use jitgate_grant::audit::{AuditDecision, AuditRecord};
 use serde_json::{json, Value};
 
 /// How long a client waits for Envoy between reads before calling the exchange hung.
 pub const READ_LIMIT: Duration = Duration::from_secs(5);
 
-/// A stack deciding under the conformance policy (`testdata/policy.json`), with `overrides`
-/// merged over its top-level sections.
-pub fn conformance_stack(overrides: Value) -> LocalStack {
+/// How long the invariant check waits for the audit records of served requests.
+const AUDIT_SETTLE_LIMIT: Duration = Duration::from_secs(10);
+
+/// A stack of the adversarial suite: a [`LocalStack`] that checks, when the test ends
+/// without failing, that the upstream's log and the audit stream agree (see the module docs).
+pub struct AdversarialStack(LocalStack);
+
+impl Deref for AdversarialStack {
+    type Target = LocalStack;
+
+    fn deref(&self) -> &LocalStack {
+        &self.0
+    }
+}
+
+impl Drop for AdversarialStack {
+    fn drop(&mut self) {
+        // A failed test already says what went wrong; a second panic would abort the run.
+        if !std::thread::panicking() {
+            assert_served_iff_allowed(&self.0);
+        }
+    }
+}
+
+/// A stack deciding under the conformance policy (`testdata/policy.json`), auditing to the
+/// collector stub, with `overrides` merged over its top-level sections.
+pub fn conformance_stack(overrides: Value) -> AdversarialStack {
+    conformance_stack_on(BootstrapTemplate::jitgate(), overrides)
+}
+
+/// [`conformance_stack`] on another Envoy bootstrap (for a listener option the shipped one
+/// leaves at Envoy's default).
+pub fn conformance_stack_on(template: BootstrapTemplate, overrides: Value) -> AdversarialStack {
     let mut configuration = conformance_plugin_configuration(200);
+    configuration["audit"] = json!({"cluster": "collector", "flush_interval_ms": 100});
     if let (Some(target), Value::Object(sections)) = (configuration.as_object_mut(), overrides) {
         target.extend(sections);
     }
-    LocalStack::start(StackOptions {
+    let stack = LocalStack::start(StackOptions {
         plugin_configuration: configuration.to_string(),
+        template,
         ..StackOptions::default()
     })
-    .expect("the stack starts")
+    .expect("the stack starts");
+    AdversarialStack(stack)
 }
 
 /// The conformance stack as is.
-pub fn plain_stack() -> LocalStack {
+pub fn plain_stack() -> AdversarialStack {
     conformance_stack(json!({}))
+}
+
+/// The suite's invariant: every request the upstream served (its body arrived whole) has
+/// exactly one audit record, and it says `allow`; no `deny` record carries the request id of
+/// a served request. Waits (bounded) for the served requests' records to arrive.
+pub fn assert_served_iff_allowed(stack: &LocalStack) {
+    let served: Vec<String> = stack
+        .upstream
+        .requests()
+        .into_iter()
+        .filter(|request| request.body_complete)
+        .map(|request| {
+            request
+                .header("x-request-id")
+                .expect("Envoy gives every upstream request an x-request-id")
+                .to_owned()
+        })
+        .collect();
+    let records_by_id = || {
+        let mut by_id: BTreeMap<String, Vec<AuditRecord>> = BTreeMap::new();
+        for raw in stack.collector.accepted_log_records() {
+            let record = AuditRecord::from_otlp_log_record(&raw).expect("a gateway record");
+            if let Some(id) = record.request_id.clone() {
+                by_id.entry(id).or_default().push(record);
+            }
+        }
+        by_id
+    };
+    within(AUDIT_SETTLE_LIMIT, || {
+        let by_id = records_by_id();
+        served.iter().all(|id| by_id.contains_key(id))
+    });
+    let by_id = records_by_id();
+    for id in &served {
+        let records = by_id.get(id).map(Vec::as_slice).unwrap_or_default();
+        let decisions: Vec<(AuditDecision, &str)> = records
+            .iter()
+            .map(|record| (record.decision, record.reason.as_str()))
+            .collect();
+        assert!(
+            matches!(decisions.as_slice(), [(AuditDecision::Allow, _)]),
+            "request {id} was served by the upstream; its audit records must be exactly one \
+             allow, found {decisions:?}"
+        );
+    }
 }
 
 /// The `reason` of a deny body, if the filter wrote one.
