@@ -43,6 +43,18 @@ pub struct ServeConfig {
     /// OIDC: the claim listing the subject's groups.
     #[arg(long, env = "JITGATE_OIDC_GROUPS_CLAIM", default_value = "groups")]
     pub oidc_groups_claim: String,
+    /// OIDC: how long the IdP's JWKS (from a URL) is used when the IdP's `Cache-Control`
+    /// gives no `max-age`; a key the IdP withdraws is trusted at most this long.
+    #[arg(long, env = "JITGATE_OIDC_JWKS_TTL", default_value = "5m")]
+    pub oidc_jwks_ttl: String,
+    /// OIDC: tokens naming a `kid` the IdP's JWKS lacks fetch it again at most once per this
+    /// interval; within it they are refused at once.
+    #[arg(
+        long,
+        env = "JITGATE_OIDC_JWKS_UNKNOWN_KID_INTERVAL",
+        default_value = "30s"
+    )]
+    pub oidc_jwks_unknown_kid_interval: String,
     /// Groups whose members are issuer admins (repeat or comma-separate).
     #[arg(
         long,
@@ -129,6 +141,8 @@ impl ServeConfig {
             oidc_jwks: None,
             oidc_subject_claim: "sub".into(),
             oidc_groups_claim: "groups".into(),
+            oidc_jwks_ttl: "5m".into(),
+            oidc_jwks_unknown_kid_interval: "30s".into(),
             admin_group: vec!["jitgate-admins".into()],
             data_plane_credential_file: None,
             data_plane_credential: None,

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::events::{spawn_exporter, EventSink, ExporterSettings};
 use crate::identity::api_tokens::ApiTokens;
 use crate::identity::data_plane::DataPlaneCredential;
-use crate::identity::oidc::{JwksSource, OidcSettings, OidcVerifier};
+use crate::identity::oidc::{JwksRefresh, JwksSource, OidcSettings, OidcVerifier};
 use crate::identity::Authenticator;
 use crate::keys::KeyRing;
 use crate::policy::{PolicyEngine, PolicySource, BUILTIN_SCHEMA, EXAMPLE_POLICY};
@@ -23,6 +23,13 @@ use crate::store::Store;
 
 /// How often expiries are swept in the background.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(30);
+
+/// A duration flag (`30s`, `5m`, …) as a [`Duration`].
+fn seconds_flag(name: &str, text: &str) -> Result<Duration> {
+    parse_duration(text)
+        .map(|seconds| Duration::from_secs(seconds.unsigned_abs()))
+        .map_err(|problem| Error::Config(format!("--{name}: {problem}")))
+}
 
 /// Builds the state the config describes (also used by tests of the CLI).
 pub async fn build_state(config: &ServeConfig) -> Result<AppState> {
@@ -72,6 +79,13 @@ pub async fn build_state(config: &ServeConfig) -> Result<AppState> {
                 jwks: JwksSource::parse(jwks),
                 subject_claim: config.oidc_subject_claim.clone(),
                 groups_claim: config.oidc_groups_claim.clone(),
+                refresh: JwksRefresh {
+                    default_ttl: seconds_flag("oidc-jwks-ttl", &config.oidc_jwks_ttl)?,
+                    unknown_kid_interval: seconds_flag(
+                        "oidc-jwks-unknown-kid-interval",
+                        &config.oidc_jwks_unknown_kid_interval,
+                    )?,
+                },
             })
             .await?,
         ),

@@ -1,16 +1,22 @@
 //! OIDC ID tokens: verified against the IdP's JWKS (file or URL) with a strict algorithm
-//! allow-list, issuer, audience and expiry, subject and groups from configurable claims.
-//! The tokens are signed here with the test-only keys in `testdata/keys/`.
+//! allow-list, issuer, audience and expiry, subject and groups from configurable claims; a
+//! JWKS URL refreshed on a TTL (withdrawn keys drop out) and re-fetched for unknown `kid`s at
+//! most once per interval, without ever holding up a sign-in, against a real HTTP IdP on
+//! loopback. The tokens are signed here with the test-only keys in `testdata/keys/`.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use jitgate_grant::jwks::{public_jwk, signing_key_from_jwk};
 use jitgate_grant::mint::sign_compact;
 use jitgate_grant::SigningKey;
-use jitgate_issuer::identity::oidc::{JwksSource, OidcIdentity, OidcSettings, OidcVerifier};
+use jitgate_issuer::identity::oidc::{
+    JwksRefresh, JwksSource, OidcIdentity, OidcSettings, OidcVerifier,
+};
 use serde_json::{json, Value};
 
 const ISSUER: &str = "https://idp.example.test";
@@ -55,12 +61,17 @@ fn id_token(key: &SigningKey, claims: &Value) -> String {
 }
 
 async fn verifier(jwks: JwksSource) -> OidcVerifier {
+    verifier_with(jwks, JwksRefresh::default()).await
+}
+
+async fn verifier_with(jwks: JwksSource, refresh: JwksRefresh) -> OidcVerifier {
     OidcVerifier::new(OidcSettings {
         issuer: ISSUER.into(),
         audience: AUDIENCE.into(),
         jwks,
         subject_claim: "email".into(),
         groups_claim: "groups".into(),
+        refresh,
     })
     .await
     .unwrap()
@@ -280,4 +291,215 @@ async fn an_issuer_configured_for_oidc_attributes_actions_to_the_id_token_subjec
         let mode = std::fs::metadata(&data).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o700);
     }
+}
+
+/// A JWKS endpoint on loopback that the test can change while it runs.
+#[derive(Clone)]
+struct Idp {
+    document: Arc<Mutex<Value>>,
+    fetches: Arc<AtomicUsize>,
+    /// How long every answer after the first waits (a slow IdP).
+    delay_after_first: Duration,
+    cache_control: Option<&'static str>,
+    down: Arc<AtomicBool>,
+}
+
+impl Idp {
+    fn with_both_keys() -> Idp {
+        Idp {
+            document: Arc::new(Mutex::new(json!({"keys": [
+                public_jwk(&key("ed25519").verifying_key()),
+                public_jwk(&key("p256").verifying_key()),
+            ]}))),
+            fetches: Arc::new(AtomicUsize::new(0)),
+            delay_after_first: Duration::ZERO,
+            cache_control: None,
+            down: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    fn fetches(&self) -> usize {
+        self.fetches.load(Ordering::SeqCst)
+    }
+
+    /// Removes `name`'s key from the published set.
+    fn withdraw(&self, name: &str) {
+        let kid = key(name).key_id();
+        let mut document = self.document.lock().unwrap();
+        let keys = document["keys"].as_array_mut().unwrap();
+        keys.retain(|jwk| jwk["kid"] != kid);
+        assert_eq!(keys.len(), 1);
+    }
+
+    async fn answer(self) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        if self.fetches.fetch_add(1, Ordering::SeqCst) > 0 {
+            tokio::time::sleep(self.delay_after_first).await;
+        }
+        if self.down.load(Ordering::SeqCst) {
+            return axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response();
+        }
+        let body = self.document.lock().unwrap().to_string();
+        let mut response = body.into_response();
+        if let Some(cache_control) = self.cache_control {
+            response.headers_mut().insert(
+                axum::http::header::CACHE_CONTROL,
+                axum::http::HeaderValue::from_static(cache_control),
+            );
+        }
+        response
+    }
+
+    /// Serves the set on a loopback port; the URL to configure.
+    async fn serve(&self) -> JwksSource {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let idp = self.clone();
+        let router =
+            axum::Router::new().route("/jwks", axum::routing::get(move || idp.clone().answer()));
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        JwksSource::Url(format!("http://{address}/jwks"))
+    }
+}
+
+const UNKNOWN_KID: &str = "the ID token's kid is not a key of the IdP";
+
+/// Polls `condition` every 50 ms until it holds, for at most `limit`.
+async fn within<F, Fut>(limit: Duration, mut condition: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if condition().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn a_withdrawn_key_stops_being_accepted_after_the_ttl() {
+    let idp = Idp::with_both_keys();
+    let refresh = JwksRefresh {
+        default_ttl: Duration::from_secs(1),
+        ..JwksRefresh::default()
+    };
+    let oidc = verifier_with(idp.serve().await, refresh).await;
+    let withdrawn = id_token(&key("p256"), &claims());
+    let kept = id_token(&key("ed25519"), &claims());
+    assert_eq!(oidc.key_set_ttl(), Duration::from_secs(1));
+    assert!(oidc.verify(&withdrawn).await.is_ok());
+
+    idp.withdraw("p256");
+    let refused = within(Duration::from_secs(15), || async {
+        oidc.verify(&withdrawn).await.is_err()
+    })
+    .await;
+    assert!(
+        refused,
+        "the withdrawn key was still trusted after 15 s (TTL 1 s)"
+    );
+    assert_eq!(
+        oidc.verify(&withdrawn).await.unwrap_err().to_string(),
+        UNKNOWN_KID
+    );
+    assert!(oidc.verify(&kept).await.is_ok());
+    assert!(idp.fetches() >= 2, "{} fetches", idp.fetches());
+}
+
+#[tokio::test]
+async fn an_idp_that_stops_answering_leaves_the_last_keys_in_place() {
+    let idp = Idp::with_both_keys();
+    let refresh = JwksRefresh {
+        default_ttl: Duration::from_secs(1),
+        ..JwksRefresh::default()
+    };
+    let oidc = verifier_with(idp.serve().await, refresh).await;
+    idp.down.store(true, Ordering::SeqCst);
+    let retried = within(Duration::from_secs(15), || async { idp.fetches() >= 3 }).await;
+    assert!(retried, "{} fetches", idp.fetches());
+    let identity = oidc
+        .verify(&id_token(&key("p256"), &claims()))
+        .await
+        .unwrap();
+    assert_eq!(identity.subject, "alice@example.test");
+}
+
+#[tokio::test]
+async fn the_idps_max_age_sets_the_refresh_within_bounds() {
+    for (cache_control, expected) in [
+        (None, JwksRefresh::DEFAULT_TTL),
+        (Some("public, max-age=120"), Duration::from_secs(120)),
+        (Some("public, max-age=86400"), Duration::from_secs(3600)),
+        (Some("no-store"), Duration::from_secs(60)),
+    ] {
+        let idp = Idp {
+            cache_control,
+            ..Idp::with_both_keys()
+        };
+        let oidc = verifier(idp.serve().await).await;
+        assert_eq!(oidc.key_set_ttl(), expected, "{cache_control:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bogus_kid_flood_fetches_once_per_window_and_never_stalls_a_sign_in() {
+    // Every fetch after the first takes 5 s: the refetch a bogus kid starts is slow.
+    let idp = Idp {
+        delay_after_first: Duration::from_secs(5),
+        ..Idp::with_both_keys()
+    };
+    let oidc = Arc::new(verifier(idp.serve().await).await);
+    assert_eq!(idp.fetches(), 1);
+    let ed = key("ed25519");
+    let bogus = |index: usize| {
+        sign(
+            &ed,
+            json!({"alg": "EdDSA", "typ": "JWT", "kid": format!("bogus-{index}")}),
+            &claims(),
+        )
+    };
+    let flood: Vec<_> = (0..20)
+        .map(|index| {
+            let oidc = Arc::clone(&oidc);
+            let token = bogus(index);
+            tokio::spawn(async move { oidc.verify(&token).await })
+        })
+        .collect();
+    assert!(
+        within(Duration::from_secs(5), || async { idp.fetches() == 2 }).await,
+        "the first bogus kid starts one refetch"
+    );
+
+    // While that refetch waits on the slow IdP, a valid sign-in and more bogus kids are
+    // answered at once.
+    let started = Instant::now();
+    let identity = oidc
+        .verify(&id_token(&key("p256"), &claims()))
+        .await
+        .unwrap();
+    assert_eq!(identity.subject, "alice@example.test");
+    for index in 20..40 {
+        let error = oidc.verify(&bogus(index)).await.unwrap_err();
+        assert_eq!(error.to_string(), UNKNOWN_KID);
+    }
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_secs(3),
+        "answered in {waited:?}, not after the 5 s refetch"
+    );
+
+    for outcome in flood {
+        assert_eq!(outcome.await.unwrap().unwrap_err().to_string(), UNKNOWN_KID);
+    }
+    // Still inside the window: refused without another fetch.
+    let error = oidc
+        .verify(&id_token(&key("attacker-ed25519"), &claims()))
+        .await
+        .unwrap_err();
+    assert_eq!(error.to_string(), UNKNOWN_KID);
+    assert_eq!(idp.fetches(), 2);
 }

@@ -1,21 +1,24 @@
 //! Verifying ID tokens from the organisation's OpenID Connect provider.
 //!
-//! The provider's keys come from a JWKS file or URL; a URL is fetched at start and again when
-//! a token names an unknown `kid` (at most once a minute, so garbage tokens cannot make us
-//! hammer the IdP). Only asymmetric algorithms are accepted — `none` and HMAC never, because
-//! an HMAC "key" in a public JWKS would let anyone mint identities — and the header's `alg`
-//! must match the key's own `alg` when the JWK states one. Issuer, audience and expiry are
-//! always checked.
+//! The provider's keys come from a JWKS file or URL ([`jwks`]: a URL is refreshed on a
+//! schedule and fetched early, at most once per interval, when a token names an unknown
+//! `kid`). Only asymmetric algorithms are accepted — `none` and HMAC never, because an HMAC
+//! "key" in a public JWKS would let anyone mint identities — and the header's `alg` must
+//! match the key's own `alg` when the JWK states one. Issuer, audience and expiry are always
+//! checked.
+
+pub mod jwks;
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
-use tokio::sync::RwLock;
 
 use crate::error::{Error, Result};
+use jwks::IdpKeys;
+pub use jwks::JwksRefresh;
 
 /// Algorithms an ID token may be signed with.
 const ALLOWED: [Algorithm; 8] = [
@@ -28,9 +31,6 @@ const ALLOWED: [Algorithm; 8] = [
     Algorithm::ES256,
     Algorithm::EdDSA,
 ];
-
-/// How long after a fetch an unknown `kid` may trigger another one.
-const REFETCH_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Where the IdP's keys come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +65,8 @@ pub struct OidcSettings {
     pub subject_claim: String,
     /// The claim holding group names (an array of strings, or one space-separated string).
     pub groups_claim: String,
+    /// How a JWKS URL is kept fresh.
+    pub refresh: JwksRefresh,
 }
 
 /// A verified identity from an ID token.
@@ -80,8 +82,7 @@ pub struct OidcIdentity {
 #[derive(Debug)]
 pub struct OidcVerifier {
     settings: OidcSettings,
-    keys: RwLock<(JwkSet, Instant)>,
-    http: reqwest::Client,
+    keys: Arc<IdpKeys>,
 }
 
 impl OidcVerifier {
@@ -91,12 +92,13 @@ impl OidcVerifier {
             .timeout(Duration::from_secs(10))
             .build()
             .map_err(|error| Error::Config(format!("HTTP client: {error}")))?;
-        let keys = fetch(&settings.jwks, &http).await?;
-        Ok(OidcVerifier {
-            settings,
-            keys: RwLock::new((keys, Instant::now())),
-            http,
-        })
+        let keys = IdpKeys::load(settings.jwks.clone(), settings.refresh, http).await?;
+        Ok(OidcVerifier { settings, keys })
+    }
+
+    /// How long the IdP's current key set is used before it is fetched again.
+    pub fn key_set_ttl(&self) -> Duration {
+        self.keys.ttl()
     }
 
     /// Verifies `token` and reads the subject and groups from it; 401 on any problem.
@@ -156,11 +158,9 @@ impl OidcVerifier {
     }
 
     async fn key(&self, kid: &str, alg: Algorithm) -> Result<DecodingKey> {
-        let found = self.keys.read().await.0.find(kid).cloned();
-        let jwk = match found {
-            Some(jwk) => jwk,
-            None => self.refetch_for(kid).await?,
-        };
+        let jwk = self.keys.find(kid).await.ok_or_else(|| {
+            Error::Unauthenticated("the ID token's kid is not a key of the IdP".into())
+        })?;
         if let Some(key_alg) = jwk.common.key_algorithm {
             if format!("{key_alg:?}") != format!("{alg:?}") {
                 return Err(Error::Unauthenticated(
@@ -171,37 +171,4 @@ impl OidcVerifier {
         DecodingKey::from_jwk(&jwk)
             .map_err(|_| Error::Unauthenticated("the IdP key for this token is unusable".into()))
     }
-
-    async fn refetch_for(&self, kid: &str) -> Result<jsonwebtoken::jwk::Jwk> {
-        let unknown =
-            || Error::Unauthenticated("the ID token's kid is not a key of the IdP".into());
-        if !matches!(self.settings.jwks, JwksSource::Url(_)) {
-            return Err(unknown());
-        }
-        let mut keys = self.keys.write().await;
-        if keys.1.elapsed() >= REFETCH_INTERVAL {
-            match fetch(&self.settings.jwks, &self.http).await {
-                Ok(fresh) => *keys = (fresh, Instant::now()),
-                Err(error) => tracing::warn!(%error, "refreshing the IdP's JWKS failed"),
-            }
-        }
-        keys.0.find(kid).cloned().ok_or_else(unknown)
-    }
-}
-
-async fn fetch(source: &JwksSource, http: &reqwest::Client) -> Result<JwkSet> {
-    let text = match source {
-        JwksSource::File(path) => std::fs::read_to_string(path)
-            .map_err(|error| Error::io(format!("reading OIDC JWKS {}", path.display()), error))?,
-        JwksSource::Url(url) => http
-            .get(url)
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(|error| Error::Config(format!("fetching OIDC JWKS {url}: {error}")))?
-            .text()
-            .await
-            .map_err(|error| Error::Config(format!("reading OIDC JWKS {url}: {error}")))?,
-    };
-    serde_json::from_str(&text).map_err(|error| Error::Config(format!("OIDC JWKS: {error}")))
 }
