@@ -1,18 +1,54 @@
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
-//! The real `jitgate` binary end to end: `collector serve` on a loopback port, records sent
-//! over OTLP/HTTP, `audit export` to a file, `audit verify` offline — and a tampered export
-//! refused with exit code 1 and a precise message.
+//! The real `jitgate` binary end to end: `collector serve` on a loopback port with one
+//! sender per gateway deployment and one for the issuer, records sent over OTLP/HTTP,
+//! `audit export` to a file, `audit verify` offline — a tampered export refused with exit
+//! code 1 and a precise message, and a record forged into another sender's stream refused
+//! before it can take the genuine record's place.
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use jitgate_collector::bench::sample_record;
 use jitgate_grant::audit::otlp::{export_logs_request, Resource};
+use jitgate_grant::audit::AuditRecord;
 
+/// The `vm-` gateway deployment's credential.
 const SENDER: &str = "cli-test-sender-credential";
+/// The `gw-eu-` gateway deployment's credential.
+const OTHER_GATEWAY: &str = "cli-test-other-gateway-credential";
+/// The issuer's credential.
+const ISSUER: &str = "cli-test-issuer-credential";
 const REVIEWER: &str = "cli-test-reviewer-credential";
 const ORIGIN: &str = "cli.test.jitgate.invalid/audit";
+
+/// Writes `credential` to a file only its owner can read; returns its path.
+fn secret_file(dir: &Path, name: &str, credential: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, format!("{credential}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path
+}
+
+/// `--sender` flags for the three senders, their secret files under `dir`.
+fn sender_flags(dir: &Path) -> Vec<String> {
+    std::fs::create_dir_all(dir).unwrap();
+    [
+        ("gateway", "vm-", "vm-gateway", SENDER),
+        ("gateway", "gw-eu-", "eu-gateway", OTHER_GATEWAY),
+        ("issuer", "issuer-", "issuer", ISSUER),
+    ]
+    .into_iter()
+    .flat_map(|(kind, prefix, name, credential)| {
+        let file = secret_file(dir, name, credential);
+        [
+            "--sender".to_owned(),
+            format!("{kind}:{prefix}:{}", file.display()),
+        ]
+    })
+    .collect()
+}
 
 /// A running `jitgate collector serve`, stopped with SIGTERM when dropped.
 struct Server {
@@ -34,7 +70,7 @@ impl Server {
             ])
             .arg("--data-dir")
             .arg(data_dir)
-            .env("JITGATE_COLLECTOR_SENDER_CREDENTIALS", SENDER)
+            .args(sender_flags(&data_dir.with_extension("secrets")))
             .env("JITGATE_COLLECTOR_REVIEWER_CREDENTIALS", REVIEWER)
             .env("JITGATE_LOG", "warn")
             .stdout(Stdio::piped())
@@ -77,21 +113,31 @@ impl Drop for Server {
 
 fn send(url: &str, stream: &str, sequences: std::ops::RangeInclusive<u64>) {
     let records: Vec<_> = sequences.map(|s| sample_record(stream, s)).collect();
+    assert_eq!(send_as(url, SENDER, &records), "200 {}");
+}
+
+/// A `send_as` answer's status and JSON body.
+fn refusal(answer: &str) -> (String, serde_json::Value) {
+    let (status, body) = answer.split_once(' ').unwrap();
+    (status.to_owned(), serde_json::from_str(body).unwrap())
+}
+
+/// Posts `records` with `credential`; returns the status and body.
+fn send_as(url: &str, credential: &str, records: &[AuditRecord]) -> String {
     let body = export_logs_request(
         &Resource {
             service_name: "jitgate-filter".into(),
             instance_id: "cli-test".into(),
         },
         "0.1.0",
-        &records,
+        records,
     );
-    let response = reqwest::blocking_post(url, &body.to_string());
-    assert_eq!(response, "200 {}");
+    reqwest::blocking_post(url, credential, &body.to_string())
 }
 
 /// A tiny blocking client on a current-thread runtime, so the test needs no async.
 mod reqwest {
-    pub fn blocking_post(url: &str, body: &str) -> String {
+    pub fn blocking_post(url: &str, credential: &str, body: &str) -> String {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -99,7 +145,7 @@ mod reqwest {
         runtime.block_on(async {
             let response = ::reqwest::Client::new()
                 .post(format!("{url}/v1/logs"))
-                .bearer_auth(super::SENDER)
+                .bearer_auth(credential)
                 .header("content-type", "application/json")
                 .body(body.to_owned())
                 .send()
@@ -294,6 +340,122 @@ fn serve_refuses_to_start_without_sender_credentials() {
     assert_eq!(code, 1);
     assert_eq!(
         stderr,
-        "jitgate collector serve: configuration: no sender credentials: give at least one so the gate can authenticate\n"
+        "jitgate collector serve: configuration: no senders: give each gateway deployment and \
+         the issuer its own credential with --sender KIND:STREAM_PREFIX:SECRET_FILE\n"
     );
+}
+
+#[test]
+fn serve_refuses_unbound_shared_or_exposed_sender_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("collector");
+    let data = data.to_str().unwrap();
+    let serve = |extra: &[&str]| {
+        let mut args = vec![
+            "collector",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data,
+        ];
+        args.extend_from_slice(extra);
+        jitgate(&args)
+    };
+    let gateway = secret_file(dir.path(), "gateway", SENDER);
+    let gateway_flag = format!("gateway:vm-:{}", gateway.display());
+
+    // The old, unbound credential flag is refused with the way forward.
+    let (code, _, stderr) = serve(&["--sender-credential", SENDER]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        stderr,
+        "jitgate collector serve: configuration: --sender-credential and \
+         --sender-credentials-file (JITGATE_COLLECTOR_SENDER_CREDENTIALS and …_FILE) are no \
+         longer read: give each gateway deployment and the issuer its own credential, bound to \
+         its streams, with --sender KIND:STREAM_PREFIX:SECRET_FILE (docs/audit.md, \"Senders\")\n"
+    );
+    // One credential for two senders.
+    let issuer_flag = format!("issuer:issuer-:{}", gateway.display());
+    let (code, _, stderr) = serve(&["--sender", &gateway_flag, "--sender", &issuer_flag]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        stderr,
+        "jitgate collector serve: configuration: the senders of gateway records in streams \
+         \"vm-\"… and of issuer records in streams \"issuer-\"… share a credential: give each \
+         sender its own\n"
+    );
+    // A secret file others can read; the credential itself is never printed.
+    std::fs::set_permissions(&gateway, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (code, stdout, stderr) = serve(&["--sender", &gateway_flag]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        stderr,
+        format!(
+            "jitgate collector serve: configuration: {} has mode 0644: a file of sender \
+             credentials must be readable by its owner only (chmod 600)\n",
+            gateway.display()
+        )
+    );
+    assert!(!stdout.contains(SENDER) && !stderr.contains(SENDER));
+}
+
+#[test]
+fn a_record_forged_into_another_senders_stream_is_refused_and_the_genuine_export_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("collector"));
+    let stream = "gw-eu-18c2f3a4b5c-0a1b2c3d";
+    let genuine: Vec<AuditRecord> = (1..=3).map(|s| sample_record(stream, s)).collect();
+    assert_eq!(send_as(&server.url, OTHER_GATEWAY, &genuine[..1]), "200 {}");
+
+    // The `vm-` deployment's credential forges the next record of the `gw-eu-` deployment,
+    // and an issuer event in its own stream.
+    let mut forged = sample_record(stream, 2);
+    forged.subject = Some("mallory@example.com".into());
+    let (status, body) = refusal(&send_as(&server.url, SENDER, &[forged]));
+    assert_eq!(status, "403");
+    assert_eq!(body["code"], 7);
+    assert_eq!(
+        body["details"][0]["@type"],
+        "type.googleapis.com/google.rpc.ErrorInfo"
+    );
+    assert_eq!(body["details"][0]["reason"], "stream_not_permitted");
+    assert_eq!(body["details"][0]["metadata"]["stream_id"], stream);
+    let mut issuer_event = sample_record("vm-1", 1);
+    issuer_event.route = Some("issuer".into());
+    issuer_event.reason = "issuer.approved".into();
+    let (status, body) = refusal(&send_as(&server.url, SENDER, &[issuer_event]));
+    assert_eq!(status, "403");
+    assert_eq!(body["details"][0]["reason"], "record_kind_not_permitted");
+    assert_eq!(body["details"][0]["metadata"]["stream_id"], "vm-1");
+
+    // The genuine records then land as new records, not as conflicts.
+    assert_eq!(send_as(&server.url, OTHER_GATEWAY, &genuine[1..]), "200 {}");
+
+    let export = dir.path().join("audit.jsonl");
+    let export = export.to_str().unwrap();
+    let (code, _, stderr) = jitgate(&[
+        "audit",
+        "export",
+        "--collector",
+        &server.url,
+        "--credential",
+        REVIEWER,
+        "-o",
+        export,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let text = std::fs::read_to_string(export).unwrap();
+    assert!(!text.contains("mallory@example.com"));
+    let (code, stdout, stderr) = jitgate(&["audit", "verify", export, "--key", &server.key]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("records:     3 verified, each included in the checkpoint, in log order\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("gaps:        none in 1 streams\n"),
+        "{stdout}"
+    );
+    assert!(stdout.ends_with("OK: the export verifies\n"), "{stdout}");
 }

@@ -1,8 +1,9 @@
-//! The jitgate audit collector: receives audit records from the gate over OTLP/HTTP
-//! (`POST /v1/logs`, JSON or protobuf) from senders each bound to their own streams, keeps them in an append-only log (SQLite or
-//! PostgreSQL) under an RFC 6962 Merkle tree with Ed25519-signed checkpoints, reports gaps in
-//! every sender's stream, and serves reviewers queries and exports that `verify` checks
-//! offline with nothing but the collector's public key.
+//! The jitgate audit collector: receives audit records from the gates and the issuer over
+//! OTLP/HTTP (`POST /v1/logs`, JSON or protobuf), each sender bound to its own streams and
+//! record kind, keeps them in an append-only log (SQLite or PostgreSQL) under an RFC 6962
+//! Merkle tree with Ed25519-signed checkpoints, reports gaps in every sender's stream, and
+//! serves reviewers queries and exports that `verify` checks offline with nothing but the
+//! collector's public key.
 //!
 //! [`app`] is the HTTP surface, separate from [`serve::serve`] (sockets, timers, shutdown) so
 //! tests drive it either way. See `docs/audit.md` for formats and guarantees.

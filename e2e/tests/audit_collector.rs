@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use jitgate_e2e::collector::CollectorProcess;
+use jitgate_e2e::collector::{CollectorProcess, CollectorSender, FILTER_SERVICE_NAME};
 use jitgate_e2e::gate::conformance_plugin_configuration;
 use jitgate_e2e::ports::free_loopback_addr;
 use jitgate_e2e::tokens::grant_token;
@@ -39,9 +39,13 @@ fn request_ids(text: &str) -> BTreeMap<String, usize> {
 #[test]
 fn a_collector_restart_under_load_loses_nothing_and_the_export_verifies() {
     let data = tempfile::tempdir().unwrap();
-    let mut collector =
-        CollectorProcess::start(data.path(), free_loopback_addr().unwrap(), SENDER, REVIEWER)
-            .expect("the collector starts");
+    let mut collector = CollectorProcess::start(
+        data.path(),
+        free_loopback_addr().unwrap(),
+        &[CollectorSender::gateway(FILTER_SERVICE_NAME, SENDER)],
+        REVIEWER,
+    )
+    .expect("the collector starts");
     let upstream = StubServer::start().unwrap();
     let issuer = StubServer::start().unwrap();
     issuer.set_jwks(serde_json::from_str(include_str!("../../testdata/jwks.json")).unwrap());

@@ -1,7 +1,9 @@
 //! `jitgate collector serve`: flags (each with an environment variable) into a
 //! `ServeConfig`, then the collector until Ctrl-C or SIGTERM. Prints the address and the
 //! checkpoint verifier key on stdout once it is listening. Credentials are never printed:
-//! their environment values are hidden from `--help` too.
+//! their environment values are hidden from `--help` too. Senders are given as
+//! `--sender KIND:STREAM_PREFIX:SECRET_FILE`, one per gateway deployment and one for the
+//! issuer, so a sender's credential only ever sits in a file.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,8 +11,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
+use jitgate_collector::senders::SPEC_FORM;
 use jitgate_collector::serve::{self, ServeConfig};
-use jitgate_collector::{CheckpointPolicy, CollectorConfig, Credentials, Result};
+use jitgate_collector::{
+    CheckpointPolicy, CollectorConfig, Credentials, Error, Result, Sender, Senders,
+};
 use tokio::net::TcpListener;
 
 /// Flags of `jitgate collector serve`.
@@ -36,18 +41,33 @@ pub struct ServeArgs {
     /// The log's origin (checkpoint first line and key name) when a new key is generated.
     #[arg(long, env = "JITGATE_COLLECTOR_ORIGIN")]
     origin: Option<String>,
-    /// A bearer credential the gate sends records with (repeat, or comma-separate in the
-    /// environment variable). Prefer the file or the environment: flags show in `ps`.
+    /// A sender and what it may write: `gateway:<audit.service_name>-:FILE` for each Envoy
+    /// deployment, `issuer:issuer-:FILE` for the issuer. FILE holds its credential (one a
+    /// line while rotating; owner-only permissions). Repeat, or comma-separate in the
+    /// environment variable.
+    #[arg(
+        long = "sender",
+        env = "JITGATE_COLLECTOR_SENDERS",
+        value_delimiter = ',',
+        value_name = SPEC_FORM
+    )]
+    senders: Vec<String>,
+    /// Removed: one credential for every sender let any of them write any stream.
     #[arg(
         long = "sender-credential",
         env = "JITGATE_COLLECTOR_SENDER_CREDENTIALS",
         value_delimiter = ',',
+        hide = true,
         hide_env_values = true
     )]
-    sender_credentials: Vec<String>,
-    /// A file of sender credentials, one a line (`#` comments).
-    #[arg(long, env = "JITGATE_COLLECTOR_SENDER_CREDENTIALS_FILE")]
-    sender_credentials_file: Option<PathBuf>,
+    removed_sender_credentials: Vec<String>,
+    /// Removed, as `--sender-credential`.
+    #[arg(
+        long = "sender-credentials-file",
+        env = "JITGATE_COLLECTOR_SENDER_CREDENTIALS_FILE",
+        hide = true
+    )]
+    removed_sender_credentials_file: Option<PathBuf>,
     /// A bearer credential reviewers query and export with (repeatable).
     #[arg(
         long = "reviewer-credential",
@@ -56,7 +76,7 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     reviewer_credentials: Vec<String>,
-    /// A file of reviewer credentials, one a line.
+    /// A file of reviewer credentials, one a line (owner-only permissions).
     #[arg(long, env = "JITGATE_COLLECTOR_REVIEWER_CREDENTIALS_FILE")]
     reviewer_credentials_file: Option<PathBuf>,
     /// Sign a checkpoint once this many records are unsigned.
@@ -86,6 +106,23 @@ fn credentials(
     Ok(credentials)
 }
 
+fn senders(args: &ServeArgs) -> Result<Senders> {
+    if !args.removed_sender_credentials.is_empty() || args.removed_sender_credentials_file.is_some()
+    {
+        return Err(Error::Config(format!(
+            "--sender-credential and --sender-credentials-file (JITGATE_COLLECTOR_SENDER_CREDENTIALS \
+             and …_FILE) are no longer read: give each gateway deployment and the issuer its own \
+             credential, bound to its streams, with --sender {SPEC_FORM} (docs/audit.md, \"Senders\")"
+        )));
+    }
+    Senders::new(
+        args.senders
+            .iter()
+            .map(|spec| Sender::from_spec(spec.trim()))
+            .collect::<Result<_>>()?,
+    )
+}
+
 fn config(args: &ServeArgs) -> Result<ServeConfig> {
     Ok(ServeConfig {
         data_dir: args.data_dir.clone(),
@@ -96,11 +133,7 @@ fn config(args: &ServeArgs) -> Result<ServeConfig> {
             every: args.checkpoint_interval.max(Duration::from_millis(100)),
         },
         collector: CollectorConfig {
-            senders: credentials(
-                "sender credential",
-                &args.sender_credentials,
-                args.sender_credentials_file.as_deref(),
-            )?,
+            senders: senders(args)?,
             reviewers: credentials(
                 "reviewer credential",
                 &args.reviewer_credentials,

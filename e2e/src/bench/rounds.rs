@@ -16,7 +16,7 @@ use crate::bench::pin::{self, Cores};
 use crate::bench::plan::Plan;
 use crate::bench::stats::median;
 use crate::bench::tokens;
-use crate::collector::CollectorProcess;
+use crate::collector::{CollectorProcess, CollectorSender, FILTER_SERVICE_NAME};
 use crate::envoy::Envoy;
 use crate::ports::free_loopback_addr;
 use crate::raw_http::RawRequest;
@@ -141,10 +141,15 @@ pub fn measure(plan: &Plan) -> Result<Throughput, BenchError> {
     let collector_dir = dir.path().join("collector");
     std::fs::create_dir_all(&collector_dir).map_err(BenchError::file(&collector_dir))?;
     let files = LoadFiles::write(dir, plan.fresh_tokens)?;
+    // Every configuration's Envoy is one gateway deployment to the collector (the filter's
+    // default service name), sharing its credential.
     let collector = CollectorProcess::start(
         &collector_dir,
         free_loopback_addr()?,
-        SENDER_CREDENTIAL,
+        &[CollectorSender::gateway(
+            FILTER_SERVICE_NAME,
+            SENDER_CREDENTIAL,
+        )],
         REVIEWER_CREDENTIAL,
     )?;
 

@@ -14,6 +14,10 @@ pub const REVOCATION_INTERVAL_MS: u64 = 250;
 /// How long an audit record may wait in the filter before its batch is sent.
 pub const AUDIT_FLUSH_INTERVAL_MS: u64 = 250;
 
+/// The gateway's `audit.service_name`: its VMs' streams are `jitgate-gateway-local-…`, the
+/// streams the collector lets the gateway's credential write.
+pub const SERVICE_NAME: &str = "jitgate-gateway-local";
+
 /// The plugin configuration for a stack whose issuer signs tokens as `issuer_url`.
 pub fn plugin_configuration(
     issuer_url: &str,
@@ -35,7 +39,7 @@ pub fn plugin_configuration(
         "credential": data_plane_credential,
     });
     configuration["audit"]["credential"] = json!(collector_sender_credential);
-    configuration["audit"]["service_name"] = json!("jitgate-gateway-local");
+    configuration["audit"]["service_name"] = json!(SERVICE_NAME);
     // Records reach the collector a quarter of a second after the call, so an export taken
     // right after a walkthrough step already holds it.
     configuration["audit"]["flush_interval_ms"] = json!(AUDIT_FLUSH_INTERVAL_MS);

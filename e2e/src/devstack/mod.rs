@@ -11,7 +11,8 @@
 //! <data>/bin/jitgate      link to the binary the stack runs
 //! <data>/issuer/          issuer database and signing keys (0700)
 //! <data>/collector/       audit log database and checkpoint key (0700)
-//! <data>/secrets/         the collector's sender and reviewer credentials (0700)
+//! <data>/secrets/         the collector's credentials (0700): one per sender (gateway,
+//!                         issuer), each bound to its own streams, and the reviewer's
 //! <data>/envoy/           rendered Envoy config, the filter's plugin-config.json (0600:
 //!                         it holds the feed and collector credentials), envoy.log, access.log
 //! <data>/logs/            issuer.log, collector.log
@@ -34,6 +35,7 @@ pub use self::options::{parse_args, DevStackOptions, Invocation, StackPorts, USA
 use self::secrets::LocalCredentials;
 use self::service::ServiceProcess;
 use crate::bootstrap::{Backends, FilterModule};
+use crate::collector::SenderBinding;
 use crate::envoy::{Envoy, EnvoyOptions, EnvoySpec, FixedPorts};
 use crate::error::{Error, Result};
 use crate::stub::StubServer;
@@ -119,7 +121,7 @@ impl DevStack {
         let configuration = gate_config::plugin_configuration(
             &issuer_url,
             jitgate_issuer::demo::DEMO_DATA_PLANE_CREDENTIAL,
-            &credentials.sender,
+            &credentials.gateway_sender,
         )?;
         write_private(
             &data_dir.join("envoy/plugin-config.json"),
@@ -265,8 +267,14 @@ fn collector_command(
         .args(["--listen", &loopback(ports.collector).to_string()])
         .arg("--data-dir")
         .arg(data_dir.join("collector"))
-        .arg("--sender-credentials-file")
-        .arg(&credentials.sender_file)
+        // Each sender writes only its own kind of record in its own streams.
+        .arg("--sender")
+        .arg(
+            SenderBinding::gateway(gate_config::SERVICE_NAME)
+                .flag(&credentials.gateway_sender_file),
+        )
+        .arg("--sender")
+        .arg(SenderBinding::issuer().flag(&credentials.issuer_sender_file))
         .arg("--reviewer-credentials-file")
         .arg(&credentials.reviewer_file)
         // A checkpoint soon after records arrive, so an export right after a call verifies.
@@ -295,7 +303,7 @@ fn issuer_command(
             &format!("http://127.0.0.1:{}", ports.collector),
         ])
         .arg("--audit-credential-file")
-        .arg(&credentials.sender_file);
+        .arg(&credentials.issuer_sender_file);
     command
 }
 

@@ -1,7 +1,9 @@
-//! The local stack's own credentials: the collector's sender credential (the gate and the
-//! issuer ship records with it) and reviewer credential (`jitgate audit export`). Generated
-//! once from the OS's randomness, kept in the data folder readable by the owner only, and
-//! reused by later runs, so an export taken yesterday still verifies against the same log.
+//! The local stack's own credentials: the collector's two sender credentials — one for the
+//! gateway (every Envoy VM of the stack ships records with it), one for the issuer — and its
+//! reviewer credential (`jitgate audit export`). Each sender has its own, because the
+//! collector binds a credential to its sender's streams and record kind. Generated once from
+//! the OS's randomness, kept in the data folder readable by the owner only, and reused by
+//! later runs, so an export taken yesterday still verifies against the same log.
 
 use std::fs::{self, OpenOptions};
 use std::io::{Read, Write};
@@ -13,13 +15,19 @@ use crate::error::{Error, Result};
 /// Random bytes per credential (hex-encoded: 64 characters).
 const CREDENTIAL_BYTES: usize = 32;
 
+/// The one shared sender credential of data folders made before senders had their own; no
+/// longer read, so removed rather than left looking live.
+const OLD_SHARED_SENDER_FILE: &str = "collector-sender";
+
 /// The credentials, and the files they live in.
 #[derive(Debug, Clone)]
 pub struct LocalCredentials {
-    /// The file holding the collector's sender credential.
-    pub sender_file: PathBuf,
-    /// The sender credential itself (the filter's configuration carries it).
-    pub sender: String,
+    /// The file holding the gateway's sender credential.
+    pub gateway_sender_file: PathBuf,
+    /// The gateway's sender credential itself (the filter's configuration carries it).
+    pub gateway_sender: String,
+    /// The file holding the issuer's sender credential (the issuer reads it).
+    pub issuer_sender_file: PathBuf,
     /// The file holding the reviewer credential.
     pub reviewer_file: PathBuf,
     /// The reviewer credential itself.
@@ -32,11 +40,21 @@ impl LocalCredentials {
         fs::create_dir_all(dir).map_err(Error::io(format!("create {}", dir.display())))?;
         fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
             .map_err(Error::io(format!("restrict {}", dir.display())))?;
-        let sender_file = dir.join("collector-sender");
+        let old = dir.join(OLD_SHARED_SENDER_FILE);
+        match fs::remove_file(&old) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::io(format!("remove {}", old.display()))(error));
+            }
+            _ => {}
+        }
+        let gateway_sender_file = dir.join("collector-sender-gateway");
+        let issuer_sender_file = dir.join("collector-sender-issuer");
         let reviewer_file = dir.join("collector-reviewer");
+        load_or_create(&issuer_sender_file)?;
         Ok(LocalCredentials {
-            sender: load_or_create(&sender_file)?,
-            sender_file,
+            gateway_sender: load_or_create(&gateway_sender_file)?,
+            gateway_sender_file,
+            issuer_sender_file,
             reviewer: load_or_create(&reviewer_file)?,
             reviewer_file,
         })
@@ -79,24 +97,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn credentials_are_generated_once_private_and_reused() {
+    fn credentials_are_generated_once_private_distinct_and_reused() {
         let dir = tempfile::tempdir().unwrap();
         let first = LocalCredentials::load_or_create(&dir.path().join("secrets")).unwrap();
         let again = LocalCredentials::load_or_create(&dir.path().join("secrets")).unwrap();
-        assert_eq!(first.sender, again.sender);
+        assert_eq!(first.gateway_sender, again.gateway_sender);
         assert_eq!(first.reviewer, again.reviewer);
-        assert_ne!(first.sender, first.reviewer);
-        assert_eq!(first.sender.len(), 64);
+        let issuer_sender = fs::read_to_string(&first.issuer_sender_file).unwrap();
+        assert_eq!(issuer_sender.trim().len(), 64);
+        assert_ne!(first.gateway_sender, issuer_sender.trim());
+        assert_ne!(first.gateway_sender, first.reviewer);
+        assert_eq!(first.gateway_sender.len(), 64);
         let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode(&first.sender_file), 0o600);
+        assert_eq!(mode(&first.gateway_sender_file), 0o600);
+        assert_eq!(mode(&first.issuer_sender_file), 0o600);
         assert_eq!(mode(&dir.path().join("secrets")), 0o700);
+    }
+
+    #[test]
+    fn an_older_folders_shared_sender_credential_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("collector-sender"), "x".repeat(64)).unwrap();
+        LocalCredentials::load_or_create(dir.path()).unwrap();
+        assert!(!dir.path().join("collector-sender").exists());
     }
 
     #[test]
     fn an_emptied_credential_file_is_an_error_not_a_silent_new_secret() {
         let dir = tempfile::tempdir().unwrap();
         let first = LocalCredentials::load_or_create(dir.path()).unwrap();
-        fs::write(&first.sender_file, "").unwrap();
+        fs::write(&first.gateway_sender_file, "").unwrap();
+        assert!(LocalCredentials::load_or_create(dir.path()).is_err());
+        fs::remove_file(&first.gateway_sender_file).unwrap();
+        fs::write(&first.issuer_sender_file, "").unwrap();
         assert!(LocalCredentials::load_or_create(dir.path()).is_err());
     }
 }
