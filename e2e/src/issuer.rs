@@ -11,18 +11,32 @@ use crate::stub::feed::DEFAULT_FEED_CREDENTIAL;
 /// The issuer URL the conformance policy trusts.
 pub const ISSUER_URL: &str = "https://issuer.jitgate.test";
 
-/// A running issuer; it serves until the process ends (its thread is detached).
+/// A running issuer; it serves until [`RunningIssuer::stop`] or until it is dropped.
 #[derive(Debug)]
 pub struct RunningIssuer {
     addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl RunningIssuer {
     /// Starts the issuer with demo identities, data under `data_dir`, on a free port.
     pub fn start(data_dir: &Path) -> Result<RunningIssuer> {
+        RunningIssuer::start_with(data_dir, None, |_| {})
+    }
+
+    /// Starts the issuer like [`RunningIssuer::start`], on `listen` if given (e.g. the
+    /// address of an issuer just stopped, so a running Envoy finds the new one), with
+    /// `configure` applied to its configuration (e.g. rate limits off).
+    pub fn start_with(
+        data_dir: &Path,
+        listen: Option<SocketAddr>,
+        configure: impl FnOnce(&mut jitgate_issuer::config::ServeConfig) + Send + 'static,
+    ) -> Result<RunningIssuer> {
         let data_dir = data_dir.to_path_buf();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        std::thread::Builder::new()
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
             .name("jitgate-issuer".into())
             .spawn(move || {
                 let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -37,14 +51,16 @@ impl RunningIssuer {
                 };
                 runtime.block_on(async move {
                     let started = async {
-                        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                        let bind = listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+                        let listener = tokio::net::TcpListener::bind(bind)
                             .await
-                            .map_err(|e| e.to_string())?;
+                            .map_err(|e| format!("binding {bind}: {e}"))?;
                         let addr = listener.local_addr().map_err(|e| e.to_string())?;
                         let mut config =
                             jitgate_issuer::config::ServeConfig::local_demo(data_dir, addr);
                         config.issuer_url = ISSUER_URL.into();
                         config.data_plane_credential = Some(DEFAULT_FEED_CREDENTIAL.into());
+                        configure(&mut config);
                         let state = jitgate_issuer::serve::build_state(&config)
                             .await
                             .map_err(|e| e.to_string())?;
@@ -53,7 +69,12 @@ impl RunningIssuer {
                     match started.await {
                         Ok((listener, addr, state)) => {
                             let _ = ready_tx.send(Ok(addr));
-                            let _ = jitgate_issuer::serve::serve_on(listener, state, true).await;
+                            // Stopping drops the server: the listener and every connection
+                            // close with the runtime, so the port is free again.
+                            tokio::select! {
+                                _ = jitgate_issuer::serve::serve_on(listener, state, true) => {}
+                                _ = stop_rx => {}
+                            }
                         }
                         Err(problem) => {
                             let _ = ready_tx.send(Err(problem));
@@ -66,7 +87,25 @@ impl RunningIssuer {
             .recv()
             .map_err(|_| Error::IssuerFailed("its thread ended before it listened".into()))?
             .map_err(Error::IssuerFailed)?;
-        Ok(RunningIssuer { addr })
+        Ok(RunningIssuer {
+            addr,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// Stops serving and waits until the port is closed.
+    pub fn stop(mut self) {
+        self.shut_down();
+    }
+
+    fn shut_down(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 
     /// Where it listens.
@@ -77,5 +116,11 @@ impl RunningIssuer {
     /// A URL on it.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+}
+
+impl Drop for RunningIssuer {
+    fn drop(&mut self) {
+        self.shut_down();
     }
 }
