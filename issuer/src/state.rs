@@ -62,7 +62,8 @@ pub struct Shared {
     pub settings: Settings,
     /// Issuer audit events for the collector.
     pub events: EventSink,
-    /// Per-identity limits on request creation and token minting (this replica's buckets).
+    /// Per-identity limits on request creation, token minting and revocation (this replica's
+    /// buckets).
     pub rate_limiter: RateLimiter,
 }
 
