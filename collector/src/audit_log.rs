@@ -5,12 +5,15 @@
 //!
 //! On open it rebuilds that memory from the store and refuses to start if the stored tree no
 //! longer matches the last checkpoint it signed: someone changed the database behind it.
+//!
+//! After each commit it tells whoever follows the log: the new size (the guard reads from its
+//! cursor up to it) and, only while someone tails, the new records themselves.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Mutex;
+use tokio::sync::{watch, Mutex};
 
 use crate::checkpoint::Checkpoint;
 use crate::error::{Error, Result};
@@ -21,6 +24,7 @@ use crate::metrics::{bump, LogGauges, Metrics};
 use crate::note::{NoteSigner, NoteVerifier};
 use crate::store::{CheckpointRow, RecordRow, Store, WriterLock};
 use crate::streams::{StreamIndex, StreamSummary};
+use crate::tail::{TailEntry, TailHub};
 
 /// When to sign a checkpoint: after this many new records, or this long after the last
 /// one if any record arrived since.
@@ -65,7 +69,58 @@ pub struct AuditLog {
     policy: CheckpointPolicy,
     metrics: Arc<Metrics>,
     state: Mutex<WriterState>,
+    size: watch::Sender<u64>,
+    tail: TailHub,
     _writer: WriterLock,
+}
+
+/// One record for the log, of either kind: a validated gateway or issuer record from a
+/// sender, or a guard record the collector writes itself (`guard::record`).
+#[derive(Debug, Clone)]
+pub struct LogEntry {
+    /// Where it came from, for a conflict's message (`resourceLogs[0]…` or `guard`).
+    pub position: String,
+    /// Its stream.
+    pub stream_id: String,
+    /// Its position in the stream.
+    pub sequence: u64,
+    /// Its own time.
+    pub time_unix_nano: u64,
+    /// `allow` / `deny` for gateway and issuer records, `guard` for guard records.
+    pub decision: &'static str,
+    /// For reviewers' filters.
+    pub subject: Option<String>,
+    /// For reviewers' filters.
+    pub grant_id: Option<String>,
+    /// For reviewers' filters.
+    pub model: Option<String>,
+    /// The canonical bytes.
+    pub canonical: String,
+    /// Their leaf hash.
+    pub leaf: Hash,
+}
+
+impl From<Candidate> for LogEntry {
+    fn from(candidate: Candidate) -> LogEntry {
+        let Candidate {
+            position,
+            record,
+            canonical,
+            leaf,
+        } = candidate;
+        LogEntry {
+            position,
+            time_unix_nano: record.time_unix_nano,
+            decision: record.decision.as_str(),
+            stream_id: record.stream_id,
+            sequence: record.sequence,
+            subject: record.subject,
+            grant_id: record.grant_id,
+            model: record.model,
+            canonical,
+            leaf,
+        }
+    }
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -119,11 +174,14 @@ impl AuditLog {
                 )))
             }
         };
+        let (size, _) = watch::channel(stored.size);
         Ok(AuditLog {
             store,
             signer,
             policy,
             metrics,
+            size,
+            tail: TailHub::default(),
             state: Mutex::new(WriterState {
                 frontier,
                 streams,
@@ -156,15 +214,18 @@ impl AuditLog {
     /// Appends the new records among `candidates`, in order; replays are acknowledged and
     /// conflicting replays refused. All in one transaction: on error nothing is stored.
     pub async fn append(&self, candidates: Vec<Candidate>) -> Result<AppendOutcome> {
+        self.append_entries(candidates.into_iter().map(LogEntry::from).collect())
+            .await
+    }
+
+    /// [`Self::append`] for entries of any kind.
+    pub async fn append_entries(&self, candidates: Vec<LogEntry>) -> Result<AppendOutcome> {
         let mut state = self.state.lock().await;
         let mut in_batch: HashMap<(&str, u64), Hash> = HashMap::new();
         let mut fates = Vec::with_capacity(candidates.len());
         let mut lookups: Vec<(&str, u64)> = Vec::new();
         for candidate in &candidates {
-            let key = (
-                candidate.record.stream_id.as_str(),
-                candidate.record.sequence,
-            );
+            let key = (candidate.stream_id.as_str(), candidate.sequence);
             let fate = if let Some(hash) = in_batch.get(&key) {
                 Fate::InBatch(*hash)
             } else if state.streams.contains(key.0, key.1) {
@@ -188,7 +249,7 @@ impl AuditLog {
         let mut rows = Vec::new();
         let received = now_unix_nano();
         for (candidate, fate) in candidates.iter().zip(fates) {
-            let record = &candidate.record;
+            let record = candidate;
             let earlier = match fate {
                 Fate::New => None,
                 Fate::InBatch(hash) => Some(hash),
@@ -218,7 +279,7 @@ impl AuditLog {
                         sequence: record.sequence,
                         time_unix_nano: record.time_unix_nano,
                         received_unix_nano: received,
-                        decision: record.decision.as_str(),
+                        decision: record.decision,
                         subject: record.subject.clone(),
                         grant_id: record.grant_id.clone(),
                         model: record.model.clone(),
@@ -252,6 +313,12 @@ impl AuditLog {
             state.last_checkpoint = checkpoint;
             bump(&self.metrics.checkpoints_signed, 1);
         }
+        self.size.send_replace(state.frontier.size());
+        if self.tail.is_watched() {
+            for row in rows {
+                self.tail.publish(TailEntry::from(row));
+            }
+        }
         bump(&self.metrics.records_stored, outcome.stored);
         bump(&self.metrics.records_duplicate, outcome.duplicates);
         bump(
@@ -281,6 +348,16 @@ impl AuditLog {
     /// The newest checkpoint.
     pub async fn latest_checkpoint(&self) -> CheckpointRow {
         self.state.lock().await.last_checkpoint.clone()
+    }
+
+    /// The log's size, updated after every commit: the guard waits on it for new records.
+    pub fn watch_size(&self) -> watch::Receiver<u64> {
+        self.size.subscribe()
+    }
+
+    /// New records as they are stored, for `GET /v1/tail`.
+    pub fn tail(&self) -> &TailHub {
+        &self.tail
     }
 
     /// Number of records.

@@ -70,6 +70,9 @@ pub enum Error {
     /// Configuration that cannot work.
     #[error("configuration: {0}")]
     Config(String),
+    /// A guard rules file that cannot be used (file and line in the message).
+    #[error("{0}")]
+    Rules(#[from] crate::guard::rules::RulesError),
     /// A worker task died (a panic in decoding, caught by the runtime).
     #[error("worker task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
@@ -85,6 +88,8 @@ impl Error {
             Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::BadRequest(_) => StatusCode::BAD_REQUEST,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
+            // Only the reload route returns it: the file on disk is unusable, the old rules stay.
+            Error::Rules(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::Database(_)
             | Error::Migrate(_)
             | Error::Io { .. }
@@ -106,6 +111,7 @@ impl Error {
             Error::PayloadTooLarge { .. } => "payload_too_large",
             Error::BadRequest(_) => "bad_request",
             Error::NotFound(_) => "not_found",
+            Error::Rules(_) => "rules_invalid",
             _ => "internal_error",
         }
     }

@@ -141,6 +141,24 @@ impl RecordFilter {
             && self.decision.is_none_or(|d| d == record.decision)
     }
 
+    /// Whether a guard record is one the filter selects: by time, subject and grant; never
+    /// when a model or a decision is asked for (a firing is neither a model call nor a
+    /// gateway decision), as the store's columns say.
+    pub fn matches_guard(&self, record: &crate::guard::record::GuardRecord) -> bool {
+        self.from_unix_nano
+            .is_none_or(|from| record.time_unix_nano >= from)
+            && self
+                .to_unix_nano
+                .is_none_or(|to| record.time_unix_nano < to)
+            && (self.subject.is_none() || self.subject == record.subject)
+            && self
+                .grant_id
+                .as_ref()
+                .is_none_or(|grant| *grant == record.grant_id)
+            && self.model.is_none()
+            && self.decision.is_none()
+    }
+
     /// Whether the filter selects every record.
     pub fn is_everything(&self) -> bool {
         self == &RecordFilter::default()

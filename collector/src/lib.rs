@@ -16,6 +16,7 @@ pub mod checkpoint;
 pub mod error;
 pub mod export;
 pub mod filter;
+pub mod guard;
 pub mod ingest;
 pub mod merkle;
 pub mod metrics;
@@ -26,6 +27,7 @@ pub mod serve;
 pub mod signing_key;
 pub mod store;
 pub mod streams;
+pub mod tail;
 pub mod verify;
 
 use std::sync::Arc;
@@ -64,11 +66,12 @@ impl Default for CollectorConfig {
     }
 }
 
-/// The state every route shares: the log and the configuration.
+/// The state every route shares: the log, the configuration and, when it runs, the guard.
 #[derive(Debug, Clone)]
 pub struct Collector {
     log: Arc<AuditLog>,
     config: Arc<CollectorConfig>,
+    guard: Option<Arc<guard::Guard>>,
 }
 
 impl Collector {
@@ -77,7 +80,19 @@ impl Collector {
         Collector {
             log: Arc::new(log),
             config: Arc::new(config),
+            guard: None,
         }
+    }
+
+    /// The same collector with `guard` running beside it (for the admin route).
+    pub fn with_guard(mut self, guard: Arc<guard::Guard>) -> Collector {
+        self.guard = Some(guard);
+        self
+    }
+
+    /// The guard, when it runs.
+    pub fn guard(&self) -> Option<&Arc<guard::Guard>> {
+        self.guard.as_ref()
     }
 
     /// The log.

@@ -1,5 +1,6 @@
 //! Running the collector: open the data directory (signing key, SQLite file) or a PostgreSQL
-//! URL, serve [`app`](crate::app) on a listener, sign checkpoints on a timer, and on
+//! URL, serve [`app`](crate::app) on a listener, sign checkpoints on a timer, run the guard
+//! when configured (its rules checked before anything is served; reloaded on SIGHUP), and on
 //! shutdown finish in-flight requests and sign a last checkpoint.
 
 use std::future::Future;
@@ -11,6 +12,7 @@ use tokio::net::TcpListener;
 
 use crate::audit_log::{AuditLog, CheckpointPolicy};
 use crate::error::{Error, Result};
+use crate::guard::{Guard, GuardSettings};
 use crate::metrics::Metrics;
 use crate::signing_key;
 use crate::store::{Location, Store};
@@ -32,6 +34,8 @@ pub struct ServeConfig {
     pub checkpoints: CheckpointPolicy,
     /// The HTTP surface.
     pub collector: CollectorConfig,
+    /// The guard, when `--guard-rules` is given.
+    pub guard: Option<GuardSettings>,
 }
 
 /// Opens the data directory, the signing key, the store and the log.
@@ -63,7 +67,14 @@ pub async fn open(config: &ServeConfig) -> Result<Collector> {
         Arc::new(Metrics::default()),
     )
     .await?;
-    Ok(Collector::new(log, config.collector.clone()))
+    let collector = Collector::new(log, config.collector.clone());
+    match &config.guard {
+        None => Ok(collector),
+        Some(settings) => {
+            let guard = Guard::open(settings.clone(), &collector).await?;
+            Ok(collector.with_guard(Arc::new(guard)))
+        }
+    }
 }
 
 /// Serves until `shutdown` resolves, then signs a last checkpoint and closes the store.
@@ -73,6 +84,13 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let timer = collector.spawn_checkpoint_timer();
+    let guard = collector.guard().map(|guard| {
+        tracing::info!(rules = guard.rules().rules.len(), file = %guard.settings().rules_path.display(), stream = guard.stream_id(), "guard running");
+        (
+            guard.spawn(&collector),
+            tokio::spawn(crate::guard::reload::on_sighup(Arc::clone(guard))),
+        )
+    });
     let address = listener.local_addr().map_err(Error::io("listener"))?;
     tracing::info!(%address, backend = collector.log().store().backend(), origin = %collector.log().verifier().name(), "collector serving");
     for binding in collector.config().senders.bindings() {
@@ -82,6 +100,10 @@ pub async fn run(
         .with_graceful_shutdown(shutdown)
         .await;
     timer.abort();
+    if let Some((tasks, sighup)) = guard {
+        drop(tasks);
+        sighup.abort();
+    }
     let last = collector.log().checkpoint_now().await;
     collector.log().store().close().await;
     served.map_err(Error::io("serving"))?;

@@ -1,9 +1,13 @@
 //! The audit commands: running the collector (`collector serve`) and, for reviewers,
 //! exporting the audit trail and verifying an export offline (`audit export`,
-//! `audit verify`).
+//! `audit verify`), following decisions live (`audit tail`) and recomputing the guard's
+//! firings from an export (`audit guard-replay`).
 
 mod export;
+mod guard_args;
+mod guard_replay;
 mod serve;
+mod tail;
 mod verify;
 
 use std::process::ExitCode;
@@ -39,6 +43,10 @@ pub enum AuditCommand {
     Export(export::ExportArgs),
     /// Check an export offline with the collector's public key.
     Verify(verify::VerifyArgs),
+    /// Follow decisions live, one line each, as the collector stores them.
+    Tail(tail::TailArgs),
+    /// Recompute the guard's firings from an export and compare them with its guard records.
+    GuardReplay(guard_replay::GuardReplayArgs),
 }
 
 /// Runs one audit command. Exit codes: 0 ok, 1 failed (for `verify`: the export did not
@@ -54,5 +62,11 @@ pub async fn run(command: Command) -> ExitCode {
         Command::Audit {
             command: AuditCommand::Verify(args),
         } => verify::run(args),
+        Command::Audit {
+            command: AuditCommand::Tail(args),
+        } => tail::run(args).await,
+        Command::Audit {
+            command: AuditCommand::GuardReplay(args),
+        } => guard_replay::run(args),
     }
 }

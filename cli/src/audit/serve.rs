@@ -79,6 +79,8 @@ pub struct ServeArgs {
     /// A file of reviewer credentials, one a line (owner-only permissions).
     #[arg(long, env = "JITGATE_COLLECTOR_REVIEWER_CREDENTIALS_FILE")]
     reviewer_credentials_file: Option<PathBuf>,
+    #[command(flatten)]
+    guard: super::guard_args::GuardArgs,
     /// Sign a checkpoint once this many records are unsigned.
     #[arg(
         long,
@@ -141,6 +143,7 @@ fn config(args: &ServeArgs) -> Result<ServeConfig> {
             )?,
             max_body_bytes: args.max_body_bytes,
         },
+        guard: args.guard.settings()?,
     })
 }
 

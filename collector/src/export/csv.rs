@@ -10,6 +10,8 @@
 
 use jitgate_grant::audit::AuditRecord;
 
+use crate::guard::record::{GuardRecord, GUARD_DECISION};
+
 use super::Entry;
 use crate::filter::format_time;
 
@@ -79,6 +81,9 @@ fn empty_display() -> Vec<String> {
 }
 
 fn record_display(leaf_index: u64, record: &serde_json::Value) -> Vec<String> {
+    if let Ok(firing) = GuardRecord::from_otlp_log_record(record) {
+        return guard_display(leaf_index, &firing);
+    }
     let Ok(record) = AuditRecord::from_otlp_log_record(record) else {
         let mut display = empty_display();
         display[0] = leaf_index.to_string();
@@ -100,6 +105,20 @@ fn record_display(leaf_index: u64, record: &serde_json::Value) -> Vec<String> {
         number(record.input_tokens),
         number(record.output_tokens),
     ]
+}
+
+/// A firing's row: decision `guard`, reason `guard:<rule>`, no model, status or tokens.
+fn guard_display(leaf_index: u64, firing: &GuardRecord) -> Vec<String> {
+    let mut display = empty_display();
+    display[0] = leaf_index.to_string();
+    display[1] = format_time(firing.time_unix_nano);
+    display[2] = firing.stream_id.clone();
+    display[3] = firing.sequence.to_string();
+    display[4] = GUARD_DECISION.to_owned();
+    display[5] = format!("guard:{}", firing.rule);
+    display[6] = firing.subject.clone().unwrap_or_default();
+    display[7] = firing.grant_id.clone();
+    display
 }
 
 fn safe_cell(cell: &str) -> String {

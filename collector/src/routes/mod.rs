@@ -1,14 +1,17 @@
 //! The HTTP surface: which path does what, and who may call it. Senders post records;
-//! reviewers query, export and fetch proofs; checkpoints, the verifier key, metrics and
-//! health are public (a checkpoint is a signed public statement by design).
+//! reviewers query, export, fetch proofs, tail the log live and reload the guard's rules;
+//! checkpoints, the verifier key, metrics and health are public (a checkpoint is a signed
+//! public statement by design).
 
 mod checkpoint;
 mod export;
+mod guard;
 mod logs;
 mod metrics;
 mod proofs;
 mod records;
 mod streams;
+mod tail;
 
 use axum::extract::{DefaultBodyLimit, FromRequestParts};
 use axum::http::request::Parts;
@@ -35,6 +38,8 @@ pub fn app(collector: Collector) -> Router {
         .route("/v1/proofs/inclusion", get(proofs::inclusion))
         .route("/v1/proofs/consistency", get(proofs::consistency))
         .route("/v1/streams", get(streams::streams))
+        .route("/v1/tail", get(tail::tail))
+        .route("/v1/admin/guard/reload", post(guard::reload))
         .route("/metrics", get(metrics::metrics))
         .route("/healthz", get(metrics::health))
         .with_state(collector)

@@ -18,6 +18,7 @@ use crate::canonical::{canonical_json, record_canonical_json};
 use crate::checkpoint::Checkpoint;
 use crate::export::{decode_hashes, Consistency, Entry, Manifest, ManifestDigest, FORMAT};
 use crate::filter::RecordFilter;
+use crate::guard::record::GuardRecord;
 use crate::merkle::{leaf_hash, verify_consistency, verify_inclusion, Frontier};
 use crate::note::NoteVerifier;
 use crate::streams::StreamIndex;
@@ -162,12 +163,14 @@ pub fn verify(input: impl BufRead, options: &VerifyOptions) -> Result<VerifyRepo
                 previous = Some(leaf_index);
                 let canonical = canonical_json(&record);
                 let leaf = leaf_hash(canonical.as_bytes());
-                let parsed = AuditRecord::from_otlp_log_record(&record);
+                let parsed = LoggedRecord::parse(&record);
                 let described = match &parsed {
-                    Ok(r) => format!(
-                        "record at leaf index {leaf_index} (stream {:?}, sequence {})",
-                        r.stream_id, r.sequence
-                    ),
+                    Ok(r) => {
+                        let (stream, sequence) = r.stream_position();
+                        format!(
+                            "record at leaf index {leaf_index} (stream {stream:?}, sequence {sequence})"
+                        )
+                    }
                     Err(_) => format!("record at leaf index {leaf_index}"),
                 };
                 let proof = decode_hashes(&inclusion).ok_or_else(|| {
@@ -189,13 +192,13 @@ pub fn verify(input: impl BufRead, options: &VerifyOptions) -> Result<VerifyRepo
                 let parsed = parsed.map_err(|e| {
                     VerifyError::at(line, format!("{described} is not an audit record: {e}"))
                 })?;
-                if record_canonical_json(&parsed) != canonical {
+                if parsed.canonical() != canonical {
                     return Err(VerifyError::at(
                         line,
                         format!("{described} is not in canonical form"),
                     ));
                 }
-                if !filter.matches(&parsed) {
+                if !parsed.matches(&filter) {
                     return Err(VerifyError::at(
                         line,
                         format!("{described} does not match the export's filter"),
@@ -203,7 +206,8 @@ pub fn verify(input: impl BufRead, options: &VerifyOptions) -> Result<VerifyRepo
                 }
                 if full {
                     frontier.push(leaf, &mut Vec::new());
-                    if streams.contains(&parsed.stream_id, parsed.sequence) {
+                    let (stream, sequence) = parsed.stream_position();
+                    if streams.contains(stream, sequence) {
                         return Err(VerifyError::at(
                             line,
                             format!(
@@ -211,7 +215,7 @@ pub fn verify(input: impl BufRead, options: &VerifyOptions) -> Result<VerifyRepo
                             ),
                         ));
                     }
-                    streams.insert(&parsed.stream_id, parsed.sequence);
+                    streams.insert(stream, sequence);
                 }
                 digest.add(leaf_index, &leaf);
                 records += 1;
@@ -440,4 +444,43 @@ fn check_trailer(
         ));
     }
     Ok(())
+}
+
+/// A logged record of either shape: a gateway or issuer record, or a guard record.
+enum LoggedRecord {
+    Audit(AuditRecord),
+    Guard(GuardRecord),
+}
+
+impl LoggedRecord {
+    fn parse(record: &serde_json::Value) -> Result<LoggedRecord, String> {
+        if GuardRecord::is_guard_record(record) {
+            GuardRecord::from_otlp_log_record(record).map(LoggedRecord::Guard)
+        } else {
+            AuditRecord::from_otlp_log_record(record)
+                .map(LoggedRecord::Audit)
+                .map_err(|e| e.to_string())
+        }
+    }
+
+    fn stream_position(&self) -> (&str, u64) {
+        match self {
+            LoggedRecord::Audit(r) => (&r.stream_id, r.sequence),
+            LoggedRecord::Guard(r) => (&r.stream_id, r.sequence),
+        }
+    }
+
+    fn canonical(&self) -> String {
+        match self {
+            LoggedRecord::Audit(r) => record_canonical_json(r),
+            LoggedRecord::Guard(r) => canonical_json(&r.to_otlp_log_record()),
+        }
+    }
+
+    fn matches(&self, filter: &RecordFilter) -> bool {
+        match self {
+            LoggedRecord::Audit(r) => filter.matches(r),
+            LoggedRecord::Guard(r) => filter.matches_guard(r),
+        }
+    }
 }
