@@ -202,6 +202,17 @@ pub struct GuardTasks {
     handles: Vec<tokio::task::JoinHandle<()>>,
 }
 
+impl GuardTasks {
+    /// Stops the tasks and waits until they have let go of the log (a restart reopens it).
+    pub async fn stop(mut self) {
+        for handle in std::mem::take(&mut self.handles) {
+            handle.abort();
+            // A cancelled task's error is the expected outcome here.
+            let _ = handle.await;
+        }
+    }
+}
+
 impl Drop for GuardTasks {
     fn drop(&mut self) {
         for handle in &self.handles {
