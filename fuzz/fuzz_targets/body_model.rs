@@ -9,10 +9,13 @@
 //! - `model_missing` means there is no `model` member, `model_not_string` that there is one
 //!   and it is not a string;
 //! - `read_model` applies the media type and size checks first, then gives exactly
-//!   `extract_model`'s answer.
+//!   `extract_model`'s answer;
+//! - an accepted model is also what a case-insensitive, last-wins decoder (Go's
+//!   `encoding/json`, ASP.NET) reads: no other spelling of `model` hides in the body.
 #![no_main]
 
 use jitgate_grant::model::{extract_model, is_json_media_type, MAX_NESTING};
+use jitgate_fuzz::lenient_json::last_case_insensitive_member;
 use jitgate_grant::{read_model, Reason};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
@@ -68,6 +71,11 @@ fuzz_target!(|data: &[u8]| {
                 value.get("model").and_then(Value::as_str),
                 Some(model.as_str())
             );
+            assert_eq!(
+                last_case_insensitive_member(body, "model"),
+                Some(Value::String(model.clone())),
+                "a case-insensitive decoder reads another model"
+            );
         }
         (Ok(model), Err(error)) => {
             panic!("accepted {model:?} from a body serde_json refuses: {error}")
@@ -81,11 +89,15 @@ fuzz_target!(|data: &[u8]| {
         }
         (Err(Reason::BodyNotJson), _) => {}
         (Err(reason), Err(error)) => panic!("{reason:?} for a body serde_json refuses: {error}"),
-        (Err(Reason::ModelMissing), Ok(value)) => assert!(value.get("model").is_none()),
+        (Err(Reason::ModelMissing), Ok(_)) => {
+            assert_eq!(last_case_insensitive_member(body, "model"), None);
+        }
         (Err(Reason::ModelNotString), Ok(value)) => {
             assert!(value.get("model").is_some_and(|model| !model.is_string()));
         }
-        (Err(Reason::ModelDuplicated), Ok(value)) => assert!(value.get("model").is_some()),
+        (Err(Reason::ModelDuplicated), Ok(_)) => {
+            assert!(last_case_insensitive_member(body, "model").is_some());
+        }
         (Err(reason), Ok(_)) => panic!("extract_model gave {reason:?}, which it never should"),
     }
 });

@@ -7,4 +7,5 @@
 //! model is written from the RFC, not from the code it checks.
 
 pub mod fixtures;
+pub mod lenient_json;
 pub mod path_reference;
