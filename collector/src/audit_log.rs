@@ -18,6 +18,9 @@ use tokio::sync::{watch, Mutex};
 use crate::checkpoint::Checkpoint;
 use crate::error::{Error, Result};
 use crate::filter::now_unix_nano;
+use crate::guard::observe::{observe, Observation};
+use crate::guard::store::Batch;
+use crate::guard::Guard;
 use crate::ingest::{Candidate, Rejection};
 use crate::merkle::{Frontier, Hash, NodeId};
 use crate::metrics::{bump, LogGauges, Metrics};
@@ -71,6 +74,7 @@ pub struct AuditLog {
     state: Mutex<WriterState>,
     size: watch::Sender<u64>,
     tail: TailHub,
+    inline_guard: std::sync::OnceLock<Arc<Guard>>,
     _writer: WriterLock,
 }
 
@@ -98,6 +102,8 @@ pub struct LogEntry {
     pub canonical: String,
     /// Their leaf hash.
     pub leaf: Hash,
+    /// What the guard counts in it, for a gateway record that uses a grant.
+    pub observation: Option<Observation>,
 }
 
 impl From<Candidate> for LogEntry {
@@ -108,7 +114,10 @@ impl From<Candidate> for LogEntry {
             canonical,
             leaf,
         } = candidate;
+        // The leaf index is set when the log places it.
+        let observation = observe(0, &record);
         LogEntry {
+            observation,
             position,
             time_unix_nano: record.time_unix_nano,
             decision: record.decision.as_str(),
@@ -182,6 +191,7 @@ impl AuditLog {
             metrics,
             size,
             tail: TailHub::default(),
+            inline_guard: std::sync::OnceLock::new(),
             state: Mutex::new(WriterState {
                 frontier,
                 streams,
@@ -247,6 +257,7 @@ impl AuditLog {
         let mut frontier = state.frontier.clone();
         let mut nodes = Vec::new();
         let mut rows = Vec::new();
+        let mut observations = Vec::new();
         let received = now_unix_nano();
         for (candidate, fate) in candidates.iter().zip(fates) {
             let record = candidate;
@@ -273,6 +284,12 @@ impl AuditLog {
                     ),
                 }),
                 None => {
+                    if let Some(observation) = &record.observation {
+                        observations.push(Observation {
+                            leaf_index: frontier.size(),
+                            ..observation.clone()
+                        });
+                    }
                     rows.push(RecordRow {
                         leaf_index: frontier.size(),
                         stream_id: record.stream_id.clone(),
@@ -298,9 +315,21 @@ impl AuditLog {
         } else {
             None
         };
+        let mut applied = None;
         if !rows.is_empty() {
-            self.store
-                .append(&rows, &nodes, checkpoint.as_ref())
+            let guard = self.inline_guard.get();
+            let rules = guard.map(|guard| guard.rules());
+            let batch = guard.zip(rules.as_deref()).map(|(guard, rules)| Batch {
+                log_id: guard.log_id(),
+                stream_id: guard.stream_id(),
+                first_leaf: state.frontier.size(),
+                next_leaf: frontier.size(),
+                observations,
+                rules,
+            });
+            applied = self
+                .store
+                .append_applying(&rows, &nodes, checkpoint.as_ref(), batch)
                 .await?;
         }
 
@@ -312,6 +341,9 @@ impl AuditLog {
         if let Some(checkpoint) = checkpoint {
             state.last_checkpoint = checkpoint;
             bump(&self.metrics.checkpoints_signed, 1);
+        }
+        if let (Some(guard), Some(applied)) = (self.inline_guard.get(), applied) {
+            guard.after_apply(applied);
         }
         self.size.send_replace(state.frontier.size());
         if self.tail.is_watched() {
@@ -348,6 +380,13 @@ impl AuditLog {
     /// The newest checkpoint.
     pub async fn latest_checkpoint(&self) -> CheckpointRow {
         self.state.lock().await.last_checkpoint.clone()
+    }
+
+    /// Has every ingest transaction add its batch to `guard`'s totals, whose tables are in
+    /// this log's database (the guard's follower catches up whatever it does not).
+    pub fn apply_guard_inline(&self, guard: Arc<Guard>) {
+        // A second guard on one log is refused by `Guard::open`'s caller; keep the first.
+        let _ = self.inline_guard.set(guard);
     }
 
     /// The log's size, updated after every commit: the guard waits on it for new records.

@@ -1,6 +1,8 @@
 //! Following the log: from the guard's cursor to the log's size, a page of stored records at
 //! a time, each page applied in one transaction with the cursor's move; then wait for the
-//! log to grow. Because the cursor is in the same database as the totals, a crash between
+//! log to grow. When the guard's tables are in the log's own database, each ingest
+//! transaction applies its batch itself once the guard is caught up (`audit_log`), and the
+//! follower finds nothing left to do. Because the cursor is in the same database as the totals, a crash between
 //! two pages repeats nothing and skips nothing, and a guard started on an existing log
 //! catches up from where it stopped (or from the first record).
 
@@ -15,7 +17,6 @@ use super::record::GuardRecord;
 use super::store::{Applied, Batch};
 use super::Guard;
 use crate::audit_log::AuditLog;
-use crate::canonical::canonical_json;
 use crate::error::{Error, Result};
 use crate::filter::RecordFilter;
 
@@ -84,10 +85,6 @@ impl Guard {
                 observations.extend(observe(stored.leaf_index, &record));
             }
             let rules = self.rules();
-            let stream_id = self.stream_id.clone();
-            let encode = move |firing: &super::evaluate::Firing, sequence: u64| {
-                canonical_json(&firing.to_record(&stream_id, sequence).to_otlp_log_record())
-            };
             let applied = self
                 .store
                 .apply(Batch {
@@ -97,15 +94,18 @@ impl Guard {
                     next_leaf,
                     observations,
                     rules: &rules,
-                    encode: &encode,
                 })
                 .await?;
-            applied_records += next_leaf - cursor;
-            self.after_apply(applied);
+            // `None`: the ingest transaction applied these first; read the cursor again.
+            if let Some(applied) = applied {
+                applied_records += next_leaf - cursor;
+                self.after_apply(applied);
+            }
         }
     }
 
-    fn after_apply(&self, applied: Applied) {
+    /// Logs new firings, wakes the outbox, marks grants for a usage snapshot.
+    pub(crate) fn after_apply(&self, applied: Applied) {
         for (firing, sequence) in &applied.firings {
             tracing::warn!(
                 rule = %firing.rule,

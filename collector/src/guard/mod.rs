@@ -1,9 +1,12 @@
 //! The guard: fleet-wide monitoring of grants while they are used, inside the collector.
 //!
-//! It follows the log the collector keeps (never the raw batches): from its cursor, every
-//! stored gateway record adds to per-grant totals in one database transaction with the
-//! cursor's move ([`store`]), so a restart loses no count, a replayed batch (stored once by
-//! the log) counts once, and anyone can recompute the totals from an export ([`replay`]).
+//! Its totals are derived from the log the collector keeps (never the raw batches): every
+//! stored gateway record adds to per-grant totals in one database transaction with the move
+//! of the guard's cursor over the log ([`store`]) — the ingest transaction that stores the
+//! record itself when the guard's tables are in the log's database, else the follower's
+//! ([`follow`]), which also catches up after a start. So a restart loses no count, a
+//! replayed batch (stored once by the log) counts once, and anyone can recompute the totals
+//! from an export ([`replay`]).
 //! The operator's rules ([`rules`]) are evaluated on each batch ([`evaluate`]); a rule that
 //! crosses its limit makes a firing, recorded once with its outbox steps in the same
 //! transaction, then delivered ([`outbox`]): a guard record appended to the log
@@ -170,6 +173,10 @@ impl Guard {
     /// when the returned handles are dropped.
     pub fn spawn(self: &Arc<Self>, collector: &Collector) -> GuardTasks {
         let log = Arc::clone(collector.log());
+        if self.settings.database_url.is_none() {
+            // The totals are in the log's database: each ingest transaction adds its batch.
+            log.apply_guard_inline(Arc::clone(self));
+        }
         GuardTasks {
             handles: vec![
                 tokio::spawn(follow::follow(Arc::clone(self), Arc::clone(&log))),

@@ -129,6 +129,7 @@ async fn append(log: &AuditLog, record: &GuardRecord, canonical: &str) -> Delive
         model: None,
         canonical: canonical.to_owned(),
         leaf: crate::canonical::record_leaf_hash(canonical),
+        observation: None,
     };
     match log.append_entries(vec![entry]).await {
         Ok(outcome) if outcome.stored == 1 => Delivery::Done("logged".into()),

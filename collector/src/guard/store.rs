@@ -14,6 +14,7 @@ use super::evaluate::{
 };
 use super::observe::Observation;
 use super::rules::Rules;
+use crate::canonical::canonical_json;
 use crate::error::{Error, Result};
 use crate::filter::now_unix_nano;
 use crate::store::{to_i64, to_u64, Store};
@@ -72,6 +73,9 @@ fn scope_of(text: &str) -> Result<&'static str> {
 }
 
 /// A batch to apply: the records `[first_leaf, next_leaf)` of `log_id`, their observations.
+/// Applied either in the ingest transaction that stores them (the guard's tables in the log's
+/// database, the guard caught up) or afterwards by the follower — whichever moves the
+/// cursor first; the other finds it moved and does nothing.
 pub struct Batch<'a> {
     /// The log.
     pub log_id: &'a str,
@@ -85,8 +89,6 @@ pub struct Batch<'a> {
     pub observations: Vec<Observation>,
     /// The rules in force.
     pub rules: &'a Rules,
-    /// Turns a firing into its guard record's canonical JSON at a sequence.
-    pub encode: &'a (dyn Fn(&Firing, u64) -> String + Sync),
 }
 
 macro_rules! backend {
@@ -116,43 +118,51 @@ macro_rules! backend {
                 to_u64(next, "guard cursor")
             }
 
-            pub(super) async fn apply(pool: &sqlx::Pool<$db>, batch: Batch<'_>) -> Result<Applied> {
+            pub(super) async fn apply(
+                pool: &sqlx::Pool<$db>,
+                batch: Batch<'_>,
+            ) -> Result<Option<Applied>> {
                 let mut tx = pool.begin().await?;
+                let applied = apply_in(&mut tx, batch).await?;
+                if applied.is_some() {
+                    tx.commit().await?;
+                }
+                Ok(applied)
+            }
+
+            /// The batch inside the caller's transaction; `None` (and nothing written) when
+            /// the cursor is not at the batch's first leaf.
+            pub(crate) async fn apply_in(tx: &mut Tx<'_>, batch: Batch<'_>) -> Result<Option<Applied>> {
                 let moved = sqlx::query(
                     "UPDATE guard_cursors SET next_leaf = $1 WHERE log_id = $2 AND next_leaf = $3",
                 )
                 .bind(to_i64(batch.next_leaf))
                 .bind(batch.log_id)
                 .bind(to_i64(batch.first_leaf))
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?
                 .rows_affected();
                 if moved != 1 {
-                    return Err(Error::Inconsistent(format!(
-                        "the guard cursor of this log is not at leaf {}: another process applies it",
-                        batch.first_leaf
-                    )));
+                    return Ok(None);
                 }
                 let mut observations = batch.observations;
-                let new = insert_addresses(&mut tx, &address_pairs(&observations)).await?;
+                let new = insert_addresses(tx, &address_pairs(&observations)).await?;
                 mark_new_addresses(&mut observations, &new);
                 let contributions = contributions(batch.rules, &observations);
                 let deltas: Vec<(CounterKey, u64)> = deltas(&contributions).into_iter().collect();
-                let after = add_to_counters(&mut tx, &deltas).await?;
+                let after = add_to_counters(tx, &deltas).await?;
                 let mut applied = Applied {
                     grants: observations.iter().map(|o| o.grant_id.clone()).collect(),
                     ..Applied::default()
                 };
                 for firing in crossings(batch.rules, &observations, &contributions, &after) {
                     if let Some(sequence) =
-                        record_firing(&mut tx, &firing, batch.log_id, batch.stream_id, batch.encode)
-                            .await?
+                        record_firing(tx, &firing, batch.log_id, batch.stream_id).await?
                     {
                         applied.firings.push((firing, sequence));
                     }
                 }
-                tx.commit().await?;
-                Ok(applied)
+                Ok(Some(applied))
             }
 
             async fn insert_addresses(
@@ -218,7 +228,6 @@ macro_rules! backend {
                 firing: &Firing,
                 log_id: &str,
                 stream_id: &str,
-                encode: &(dyn Fn(&Firing, u64) -> String + Sync),
             ) -> Result<Option<u64>> {
                 let now = to_i64(now_unix_nano());
                 let inserted = sqlx::query(
@@ -251,7 +260,7 @@ macro_rules! backend {
                 )
                 .bind(stream_id)
                 .bind(to_i64(sequence))
-                .bind(encode(firing, sequence))
+                .bind(canonical_json(&firing.to_record(stream_id, sequence).to_otlp_log_record()))
                 .bind(firing.firing_id.as_str())
                 .execute(&mut **tx)
                 .await?;
@@ -396,6 +405,9 @@ macro_rules! backend {
 backend!(sqlite, sqlx::Sqlite);
 backend!(postgres, sqlx::Postgres);
 
+pub(crate) use postgres::apply_in as apply_in_postgres;
+pub(crate) use sqlite::apply_in as apply_in_sqlite;
+
 /// The guard's tables in one database.
 #[derive(Debug, Clone)]
 pub struct GuardStore {
@@ -421,8 +433,9 @@ impl GuardStore {
         }
     }
 
-    /// Applies a batch in one transaction (see the module docs).
-    pub async fn apply(&self, batch: Batch<'_>) -> Result<Applied> {
+    /// Applies a batch in one transaction (see the module docs); `None` when the cursor was
+    /// not at the batch's first leaf (the ingest transaction applied it first).
+    pub async fn apply(&self, batch: Batch<'_>) -> Result<Option<Applied>> {
         match &self.store {
             Store::Sqlite(pool) => sqlite::apply(pool, batch).await,
             Store::Postgres(pool) => postgres::apply(pool, batch).await,

@@ -1,11 +1,13 @@
 //! Writing: one transaction per ingest request holding its new records, the tree nodes they
 //! complete and, when one is due, the checkpoint — so a batch is stored whole or not at all,
-//! and no checkpoint ever names a tree the store does not hold.
+//! and no checkpoint ever names a tree the store does not hold. When the guard keeps its
+//! totals in this database, the same transaction adds the batch to them (`guard::store`).
 
 use sqlx::QueryBuilder;
 
 use super::{to_i64, Store};
 use crate::error::Result;
+use crate::guard::store::{apply_in_postgres, apply_in_sqlite, Applied, Batch};
 use crate::merkle::{Hash, NodeId};
 
 /// Rows per INSERT statement: well under SQLite's 32,766 bound parameters.
@@ -79,6 +81,21 @@ impl Store {
         nodes: &[(NodeId, Hash)],
         checkpoint: Option<&CheckpointRow>,
     ) -> Result<()> {
+        self.append_applying(records, nodes, checkpoint, None)
+            .await
+            .map(|_| ())
+    }
+
+    /// [`Self::append`], applying `guard` to the guard's totals in the same transaction; its
+    /// outcome is `None` when the guard's cursor was elsewhere (the follower applies it).
+    pub async fn append_applying(
+        &self,
+        records: &[RecordRow],
+        nodes: &[(NodeId, Hash)],
+        checkpoint: Option<&CheckpointRow>,
+        guard: Option<Batch<'_>>,
+    ) -> Result<Option<Applied>> {
+        let mut applied = None;
         let interior: Vec<&(NodeId, Hash)> = nodes.iter().filter(|(id, _)| id.level > 0).collect();
         match self {
             Store::Sqlite(pool) => {
@@ -110,6 +127,9 @@ impl Store {
                 }
                 if let Some(checkpoint) = checkpoint {
                     insert_checkpoint!(checkpoint, tx);
+                }
+                if let Some(batch) = guard {
+                    applied = apply_in_sqlite(&mut tx, batch).await?;
                 }
                 tx.commit().await?;
             }
@@ -156,9 +176,12 @@ impl Store {
                 if let Some(checkpoint) = checkpoint {
                     insert_checkpoint!(checkpoint, tx);
                 }
+                if let Some(batch) = guard {
+                    applied = apply_in_postgres(&mut tx, batch).await?;
+                }
                 tx.commit().await?;
             }
         }
-        Ok(())
+        Ok(applied)
     }
 }
