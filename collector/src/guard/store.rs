@@ -146,7 +146,11 @@ macro_rules! backend {
                     return Ok(None);
                 }
                 let mut observations = batch.observations;
-                let new = insert_addresses(tx, &address_pairs(&observations)).await?;
+                // Sorted, as the counters are: collectors sharing the database lock rows in
+                // one order, so two batches never wait on each other in a cycle.
+                let mut pairs = address_pairs(&observations);
+                pairs.sort_unstable();
+                let new = insert_addresses(tx, &pairs).await?;
                 mark_new_addresses(&mut observations, &new);
                 let contributions = contributions(batch.rules, &observations);
                 let deltas: Vec<(CounterKey, u64)> = deltas(&contributions).into_iter().collect();
