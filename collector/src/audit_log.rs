@@ -343,7 +343,7 @@ impl AuditLog {
             bump(&self.metrics.checkpoints_signed, 1);
         }
         if let (Some(guard), Some(applied)) = (self.inline_guard.get(), applied) {
-            guard.after_apply(applied);
+            guard.after_apply(state.frontier.size(), applied);
         }
         self.size.send_replace(state.frontier.size());
         if self.tail.is_watched() {

@@ -487,6 +487,20 @@ async fn the_outbox_delivers_once_the_issuer_is_back(backend: Backend) {
             ("revoke".into(), Some("200".into())),
         ]
     );
+    let (_, metrics) = call(&guarded, Request::get("/metrics")).await;
+    let metric = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} in {metrics}"))
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(metric("jitgate_guard_firings_total"), 1);
+    assert_eq!(metric("jitgate_guard_steps_done_total"), 3);
+    assert!(metric("jitgate_guard_steps_retried_total") >= 2);
+    assert_eq!(metric("jitgate_guard_steps_given_up_total"), 0);
+    assert_eq!(metric("jitgate_guard_lag_records"), 0);
 }
 
 async fn a_restart_mid_window_keeps_the_totals_and_the_next_breach_fires(backend: Backend) {

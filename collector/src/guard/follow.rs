@@ -6,12 +6,14 @@
 //! two pages repeats nothing and skips nothing, and a guard started on an existing log
 //! catches up from where it stopped (or from the first record).
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use jitgate_grant::audit::AuditRecord;
 use serde_json::Value;
 
+use super::metrics::add;
 use super::observe::observe;
 use super::record::GuardRecord;
 use super::store::{Applied, Batch};
@@ -50,6 +52,9 @@ impl Guard {
             let cursor = self.store.cursor(&self.log_id).await?;
             let end = log.size().await;
             if cursor >= end {
+                self.metrics
+                    .applied_through
+                    .fetch_max(cursor, Ordering::Relaxed);
                 return Ok(applied_records);
             }
             let page = log
@@ -99,13 +104,17 @@ impl Guard {
             // `None`: the ingest transaction applied these first; read the cursor again.
             if let Some(applied) = applied {
                 applied_records += next_leaf - cursor;
-                self.after_apply(applied);
+                self.after_apply(next_leaf, applied);
             }
         }
     }
 
     /// Logs new firings, wakes the outbox, marks grants for a usage snapshot.
-    pub(crate) fn after_apply(&self, applied: Applied) {
+    pub(crate) fn after_apply(&self, next_leaf: u64, applied: Applied) {
+        self.metrics
+            .applied_through
+            .fetch_max(next_leaf, Ordering::Relaxed);
+        add(&self.metrics.firings, applied.firings.len() as u64);
         for (firing, sequence) in &applied.firings {
             tracing::warn!(
                 rule = %firing.rule,

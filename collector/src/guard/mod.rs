@@ -24,6 +24,7 @@
 pub mod evaluate;
 pub mod follow;
 pub mod issuer;
+pub mod metrics;
 pub mod observe;
 pub mod outbox;
 pub mod record;
@@ -96,6 +97,7 @@ pub struct Guard {
     issuer: IssuerClient,
     wake_outbox: Notify,
     dirty: Mutex<HashSet<String>>,
+    metrics: metrics::GuardMetrics,
 }
 
 impl std::fmt::Debug for Guard {
@@ -138,6 +140,7 @@ impl Guard {
             issuer,
             wake_outbox: Notify::new(),
             dirty: Mutex::new(HashSet::new()),
+            metrics: metrics::GuardMetrics::default(),
         })
     }
 
@@ -162,6 +165,11 @@ impl Guard {
     /// This log's guard stream.
     pub fn stream_id(&self) -> &str {
         &self.stream_id
+    }
+
+    /// The counters.
+    pub fn metrics(&self) -> &metrics::GuardMetrics {
+        &self.metrics
     }
 
     /// The settings.

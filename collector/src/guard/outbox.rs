@@ -14,6 +14,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::issuer::Delivery;
+use super::metrics::add;
 use super::record::{GuardRecord, GUARD_DECISION};
 use super::Guard;
 use crate::audit_log::{AuditLog, LogEntry};
@@ -71,12 +72,14 @@ impl Guard {
             };
             match delivery {
                 Delivery::Done(outcome) => {
+                    add(&self.metrics.steps_done, 1);
                     self.store
                         .finish(&step.firing_id, &step.step, &outcome)
                         .await?;
                     finished += 1;
                 }
                 Delivery::GiveUp(problem) => {
+                    add(&self.metrics.steps_given_up, 1);
                     tracing::error!(firing = %step.firing_id, step = %step.step, %problem, "guard: step given up");
                     self.store
                         .finish(&step.firing_id, &step.step, &format!("gave up: {problem}"))
@@ -84,6 +87,7 @@ impl Guard {
                     finished += 1;
                 }
                 Delivery::Retry(problem) => {
+                    add(&self.metrics.steps_retried, 1);
                     let delay = self.backoff(step.attempts);
                     tracing::warn!(firing = %step.firing_id, step = %step.step, %problem, retry_in = ?delay, "guard: step failed; will retry");
                     let next = now_unix_nano()

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::issuer::Delivery;
+use super::metrics::add;
 use super::Guard;
 use crate::filter::{format_time, now_unix_nano};
 
@@ -44,7 +45,7 @@ impl Guard {
                 "as_of": format_time(now_unix_nano()),
             });
             match self.issuer.usage(&grant, &snapshot).await {
-                Delivery::Done(_) => {}
+                Delivery::Done(_) => add(&self.metrics.usage_sent, 1),
                 Delivery::GiveUp(problem) => {
                     tracing::debug!(%grant, %problem, "guard: usage snapshot not taken");
                 }
