@@ -266,3 +266,65 @@ fn usage_and_configuration_errors_exit_2_without_a_decision() {
     assert_eq!(output.status.code(), Some(1));
     assert!(stdout(&output).starts_with("DENY 401 missing_token\n"));
 }
+
+#[test]
+fn a_used_up_budget_is_explained_with_the_counts_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = inline_config(dir.path());
+    let vector = vector("budget-requests-exhausted");
+    let token = token_of(&vector);
+    let now = vector.now.to_string();
+    let run = |used_requests: &str, json: bool| {
+        let mut args = vec![
+            "--token",
+            token.as_str(),
+            "--method",
+            "POST",
+            "--path",
+            "/v1/chat/completions",
+            "--model",
+            "meta-llama/Llama-3.1-8B-Instruct",
+            "--config",
+            config.to_str().unwrap(),
+            "--now",
+            now.as_str(),
+            "--used-requests",
+            used_requests,
+        ];
+        if json {
+            args.push("--json");
+        }
+        explain(&args, None)
+    };
+    let exhausted = run("20", false);
+    assert_eq!(exhausted.status.code(), Some(1));
+    let text = stdout(&exhausted);
+    assert!(text.starts_with("DENY 403 budget_exhausted\n"), "{text}");
+    assert!(text.contains("\n  check     budget: "), "{text}");
+    assert!(
+        text.contains(
+            "\n  next      the grant's budget is used up and retrying will not help: request a \
+             new grant, or a larger budget, with jitgate request\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n  budget    requests 20/20, tokens 0 (no limit) as given by"),
+        "{text}"
+    );
+    let json: Value = serde_json::from_str(&stdout(&run("20", true))).unwrap();
+    assert_eq!(
+        (
+            json["reason"].as_str(),
+            json["status"].as_u64(),
+            &json["grant"]["limits"]
+        ),
+        (
+            Some("budget_exhausted"),
+            Some(403),
+            &serde_json::json!({"requests": 20})
+        )
+    );
+    let one_left = run("19", true);
+    assert_eq!(one_left.status.code(), Some(0));
+}

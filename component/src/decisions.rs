@@ -2,8 +2,9 @@
 //! `jitgate_grant` with the gate's inputs rebuilt from WIT values.
 
 use jitgate_grant::{
-    decide, extract_bearer, read_model, DecisionInputs, KeySet, KeyState, ModelFact, Policy,
-    RequestFacts, RevocationState, RevokedGrants, TokenInput, UnixTime,
+    decide, extract_bearer, read_model, DecisionInputs, GrantUsage, KeySet, KeyState, ModelFact,
+    Policy, RequestFacts, RevocationState, RevokedGrants, TokenInput, UnixTime, UsageState,
+    UsageTable,
 };
 
 use crate::bindings::exports::jitgate::policy::decisions::Guest;
@@ -35,6 +36,20 @@ impl Guest for PolicyComponent {
         };
         let revoked: Option<RevokedGrants> =
             gate.revoked_grant_ids.map(|ids| ids.into_iter().collect());
+        // A grant listed twice is counted once, with its largest figures: a host's duplicate
+        // can only make the answer stricter, never admit more.
+        let usage: Option<UsageTable> = gate.grant_usage.map(|grants| {
+            let mut table = UsageTable::default();
+            for grant in grants {
+                let entry = table
+                    .0
+                    .entry(grant.grant_id)
+                    .or_insert(GrantUsage::default());
+                entry.requests = entry.requests.max(grant.requests);
+                entry.tokens = entry.tokens.max(grant.tokens);
+            }
+            table
+        });
         let inputs = DecisionInputs {
             policy: &policy,
             request: RequestFacts {
@@ -59,6 +74,9 @@ impl Guest for PolicyComponent {
             }),
             now: UnixTime(gate.now),
             audit_full: gate.audit_full,
+            usage: usage
+                .as_ref()
+                .map_or(UsageState::Unavailable, |table| UsageState::Counted(table)),
         };
         Ok(facts::decision(&decide(&inputs)))
     }

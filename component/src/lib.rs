@@ -23,7 +23,7 @@ pub struct PolicyComponent;
 
 // The canonical-ABI entry points wit-bindgen writes: `unsafe` and `export_name` are its
 // business (it lifts and lowers component values), confined to this one module. Only on
-// wasm32: their names (`jitgate:policy/decisions@0.1.0#decide`) are not valid symbols in a
+// wasm32: their names (`jitgate:policy/decisions@0.2.0#decide`) are not valid symbols in a
 // native linker's version script, and a native build has no component host to call them.
 #[cfg(target_arch = "wasm32")]
 #[allow(unsafe_code)]

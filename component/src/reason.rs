@@ -39,9 +39,11 @@ pub fn to_wit(reason: Reason) -> WitReason {
         Reason::Revoked => WitReason::Revoked,
         Reason::NoRoute => WitReason::NoRoute,
         Reason::InsufficientScope => WitReason::InsufficientScope,
+        Reason::BudgetExhausted => WitReason::BudgetExhausted,
         Reason::KeysUnavailable => WitReason::KeysUnavailable,
         Reason::AuditUnavailable => WitReason::AuditUnavailable,
         Reason::RevocationUnavailable => WitReason::RevocationUnavailable,
+        Reason::BudgetUnavailable => WitReason::BudgetUnavailable,
     }
 }
 
@@ -78,8 +80,10 @@ pub fn from_wit(reason: WitReason) -> Reason {
         WitReason::Revoked => Reason::Revoked,
         WitReason::NoRoute => Reason::NoRoute,
         WitReason::InsufficientScope => Reason::InsufficientScope,
+        WitReason::BudgetExhausted => Reason::BudgetExhausted,
         WitReason::KeysUnavailable => Reason::KeysUnavailable,
         WitReason::AuditUnavailable => Reason::AuditUnavailable,
         WitReason::RevocationUnavailable => Reason::RevocationUnavailable,
+        WitReason::BudgetUnavailable => Reason::BudgetUnavailable,
     }
 }

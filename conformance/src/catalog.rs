@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 
 use crate::recipe::{Mutation, Presentation, Recipe, Times};
 use crate::testkeys::TestKey;
-use crate::vector::{Expectation, GateState, Vector, VectorRequest};
+use crate::vector::{Expectation, GateState, UsedSoFar, Vector, VectorRequest};
 
 /// The fixed decision time of the vector files: 2026-01-01T00:00:00Z.
 pub const NOW: i64 = 1_767_225_600;
@@ -69,6 +69,7 @@ fn case(name: &str, description: &str) -> Case {
                 ),
             },
             revoked: Vec::new(),
+            usage: Default::default(),
             gate: GateState::default(),
             recipe: Some(recipe),
             expect: Expectation {
@@ -159,7 +160,7 @@ impl Case {
         self.vector.gate = GateState {
             keys_loaded,
             audit_full,
-            revocation_current: true,
+            ..GateState::default()
         };
         self
     }
@@ -185,11 +186,20 @@ impl Case {
             "body_not_json",
             "body_too_large",
             "unsupported_media_type",
+            "budget_exhausted",
+            "budget_unavailable",
         ];
         if self.vector.recipe.is_some() && after_verification.contains(&reason) {
             self.vector.expect.grant_id = Some(format!("grant-{}", self.vector.name));
         }
-        if matches!(reason, "granted" | "insufficient_scope") && outcome != "need_model" {
+        // Reasons decided after the scope check carry the required scope.
+        let after_scope = [
+            "granted",
+            "insufficient_scope",
+            "budget_exhausted",
+            "budget_unavailable",
+        ];
+        if after_scope.contains(&reason) && outcome != "need_model" {
             let model = self
                 .vector
                 .request
@@ -238,6 +248,7 @@ pub fn vectors() -> Vec<Vector> {
     all.extend(scope_and_routes());
     all.extend(request_problems());
     all.extend(gate_state());
+    all.extend(budgets());
     all
 }
 
@@ -810,5 +821,120 @@ fn gate_state() -> Vec<Vector> {
         .stale_revocations()
         .claim("iss", json!("https://evil.test"))
         .expect("deny", "wrong_issuer", 401),
+    ]
+}
+
+// --- budgets: the grant's `limits` against what the gate has counted for it so far ---
+
+impl Case {
+    fn limits(self, limits: Value) -> Case {
+        self.claim("limits", limits)
+    }
+    /// This vector's own grant (`grant-<name>`) has used so much.
+    fn used(self, requests: u64, tokens: u64) -> Case {
+        let grant_id = format!("grant-{}", self.vector.name);
+        self.grant_used(&grant_id, requests, tokens)
+    }
+    fn grant_used(mut self, grant_id: &str, requests: u64, tokens: u64) -> Case {
+        self.vector
+            .usage
+            .insert(grant_id.to_owned(), UsedSoFar { requests, tokens });
+        self
+    }
+    fn budget_unavailable(mut self) -> Case {
+        self.vector.gate.budget_current = false;
+        self
+    }
+}
+
+fn budgets() -> Vec<Vector> {
+    vec![
+        allow(
+            case(
+                "budget-requests-left",
+                "A grant with one request of its budget left is allowed.",
+            )
+            .limits(json!({"requests": 20}))
+            .used(19, 0),
+        ),
+        case(
+            "budget-requests-exhausted",
+            "A grant that has used all its requests is refused with 403, not 429: retrying \
+             will not help.",
+        )
+        .limits(json!({"requests": 20}))
+        .used(20, 0)
+        .expect("deny", "budget_exhausted", 403),
+        case(
+            "budget-tokens-exhausted",
+            "A grant that has used all its model tokens is refused, requests left or not.",
+        )
+        .limits(json!({"requests": 20, "tokens": 1000}))
+        .used(3, 1000)
+        .expect("deny", "budget_exhausted", 403),
+        case(
+            "budget-tokens-overshot",
+            "Requests in flight at exhaustion may finish past the token limit; the next is \
+             refused.",
+        )
+        .limits(json!({"tokens": 1000}))
+        .used(3, 1040)
+        .expect("deny", "budget_exhausted", 403),
+        case(
+            "budget-zero-requests",
+            "A budget of zero requests admits nothing.",
+        )
+        .limits(json!({"requests": 0}))
+        .expect("deny", "budget_exhausted", 403),
+        case(
+            "budget-exhausted-out-of-scope",
+            "The budget is the last check: a request refused anyway says its own reason.",
+        )
+        .limits(json!({"requests": 1}))
+        .used(1, 0)
+        .model("gpt-4o")
+        .expect("deny", "insufficient_scope", 403),
+        case(
+            "budget-exhausted-body-not-read",
+            "The budget waits for the final decision: the body's model is read first.",
+        )
+        .limits(json!({"requests": 1}))
+        .used(1, 0)
+        .body(None)
+        .expect("need_model", "granted", 200),
+        allow(
+            case(
+                "budget-without-limits",
+                "A grant whose token carries no limits is never held to a count.",
+            )
+            .used(5, 100_000),
+        ),
+        allow(
+            case("budget-empty-limits", "`limits: {}` sets no limit.")
+                .limits(json!({}))
+                .used(5, 100_000),
+        ),
+        allow(
+            case(
+                "budget-counted-per-grant",
+                "Another grant's usage does not count against this one.",
+            )
+            .limits(json!({"requests": 1}))
+            .grant_used("grant-someone-else", 1, 0),
+        ),
+        case(
+            "budget-unavailable",
+            "A grant with limits cannot be admitted uncounted: 503 while the gate cannot count.",
+        )
+        .limits(json!({"requests": 20}))
+        .budget_unavailable()
+        .expect("deny", "budget_unavailable", 503),
+        allow(
+            case(
+                "budget-unavailable-without-limits",
+                "Grants without limits do not need the count.",
+            )
+            .budget_unavailable(),
+        ),
     ]
 }

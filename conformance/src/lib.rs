@@ -18,4 +18,4 @@ pub mod testkeys;
 pub mod vector;
 
 pub use runner::{run_vector, Observed};
-pub use vector::{Expectation, Vector};
+pub use vector::{Expectation, UsedSoFar, Vector};

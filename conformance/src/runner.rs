@@ -2,9 +2,9 @@
 //! differ only in where the code runs, never in how a vector is read.
 
 use jitgate_grant::{
-    decide, decide_cached, extract_bearer, read_model, Decision, DecisionInputs, KeySet, KeyState,
-    ModelFact, Outcome, Policy, Reason, RequestFacts, RevocationState, RevokedGrants,
-    VerificationCache,
+    decide, decide_cached, extract_bearer, read_model, Decision, DecisionInputs, GrantUsage,
+    KeySet, KeyState, ModelFact, Outcome, Policy, Reason, RequestFacts, RevocationState,
+    RevokedGrants, UsageState, UsageTable, VerificationCache,
 };
 
 use crate::vector::{Expectation, Vector};
@@ -57,12 +57,41 @@ pub fn model_fact(read: &Option<Result<String, Reason>>) -> ModelFact<'_> {
     }
 }
 
+/// The vector's usage so far as the table `decide` reads; `None` when the gate cannot count
+/// (`gate.budget_current` false).
+pub fn usage_table(vector: &Vector) -> Option<UsageTable> {
+    vector.gate.budget_current.then(|| {
+        UsageTable(
+            vector
+                .usage
+                .iter()
+                .map(|(grant_id, used)| {
+                    let used = GrantUsage {
+                        requests: used.requests,
+                        tokens: used.tokens,
+                    };
+                    (grant_id.clone(), used)
+                })
+                .collect(),
+        )
+    })
+}
+
+/// That table as the state `decide` takes.
+pub fn usage_state(table: &Option<UsageTable>) -> UsageState<'_> {
+    match table {
+        Some(table) => UsageState::Counted(table),
+        None => UsageState::Unavailable,
+    }
+}
+
 /// Decides `vector` under `policy` and `keys` (twice more through a verification cache, to
 /// hold the cached path to the same answer) and reports what came out.
 pub fn run_vector(vector: &Vector, policy: &Policy, keys: &KeySet) -> Result<Observed, String> {
     let revoked: RevokedGrants = vector.revoked.iter().cloned().collect();
     let authorization = authorization_headers(vector);
     let read = body_model(vector, policy.max_body_bytes);
+    let usage = usage_table(vector);
     let inputs = DecisionInputs {
         policy,
         request: RequestFacts {
@@ -83,6 +112,7 @@ pub fn run_vector(vector: &Vector, policy: &Policy, keys: &KeySet) -> Result<Obs
         },
         now: jitgate_grant::UnixTime(vector.now),
         audit_full: vector.gate.audit_full,
+        usage: usage_state(&usage),
     };
     let fresh = decide(&inputs);
     let mut cache = VerificationCache::new(16);

@@ -1,5 +1,7 @@
 //! The vector file format (`testdata/vectors/*.json`).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::recipe::Recipe;
@@ -19,6 +21,10 @@ pub struct Vector {
     /// Grant ids revoked at `now`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub revoked: Vec<String>,
+    /// What grants have used so far at the gate, by grant id (a grant not listed has used
+    /// nothing): the counts a budget is checked against.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub usage: BTreeMap<String, UsedSoFar>,
     /// The gate's own state.
     #[serde(default, skip_serializing_if = "GateState::is_normal")]
     pub gate: GateState,
@@ -48,6 +54,16 @@ pub struct VectorRequest {
     pub body: Option<String>,
 }
 
+/// A grant's usage so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsedSoFar {
+    /// Requests admitted.
+    pub requests: u64,
+    /// Model tokens the responses reported.
+    pub tokens: u64,
+}
+
 /// The gate state a vector assumes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -58,6 +74,20 @@ pub struct GateState {
     pub audit_full: bool,
     /// Whether the revocation feed was read recently enough.
     pub revocation_current: bool,
+    /// Whether the gate can count budgets (false: its shared counts could not be read or
+    /// updated).
+    #[serde(default = "counting", skip_serializing_if = "is_counting")]
+    pub budget_current: bool,
+}
+
+fn counting() -> bool {
+    true
+}
+
+// serde's `skip_serializing_if` passes a reference.
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_counting(current: &bool) -> bool {
+    *current
 }
 
 impl Default for GateState {
@@ -66,6 +96,7 @@ impl Default for GateState {
             keys_loaded: true,
             audit_full: false,
             revocation_current: true,
+            budget_current: true,
         }
     }
 }

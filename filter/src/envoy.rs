@@ -12,9 +12,12 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType};
+use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType, Status};
 
-use crate::host::{CallResponse, CommonHost, Counter, Gauge, Level, RequestHost, RootHost};
+use crate::host::{
+    CallResponse, CommonHost, Counter, Gauge, Level, RequestHost, RootHost, SharedDataError,
+    SharedValue,
+};
 use crate::request::{RequestFlow, Step};
 use crate::state::VmState;
 use crate::upstream::Upstream;
@@ -78,6 +81,31 @@ impl CommonHost for EnvoyHost {
             },
         };
         let _ = hostcalls::record_metric(id, value);
+    }
+
+    fn shared_data(&self, key: &str) -> Result<Option<SharedValue>, SharedDataError> {
+        match hostcalls::get_shared_data(key) {
+            // Envoy gives every write a non-zero CAS token; none means no such key.
+            Ok((_, None)) => Ok(None),
+            Ok((bytes, Some(cas))) => Ok(Some(SharedValue {
+                bytes: bytes.unwrap_or_default(),
+                cas,
+            })),
+            Err(_) => Err(SharedDataError::Failed),
+        }
+    }
+
+    fn set_shared_data(
+        &mut self,
+        key: &str,
+        value: &[u8],
+        cas: Option<u32>,
+    ) -> Result<(), SharedDataError> {
+        match hostcalls::set_shared_data(key, Some(value), cas) {
+            Ok(()) => Ok(()),
+            Err(Status::CasMismatch) => Err(SharedDataError::CasMismatch),
+            Err(_) => Err(SharedDataError::Failed),
+        }
     }
 }
 
@@ -278,8 +306,20 @@ impl HttpContext for JitgateRequest {
         Action::Continue
     }
 
-    fn on_http_response_body(&mut self, body_size: usize, _end_of_stream: bool) -> Action {
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         self.flow.on_response_body(&self.host, body_size);
+        if end_of_stream {
+            // Before the last bytes go on to the client: a client that has read the whole
+            // response finds its tokens already counted.
+            self.flow
+                .on_response_complete(&mut self.state.borrow_mut(), &mut self.host);
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_trailers(&mut self, _num_trailers: usize) -> Action {
+        self.flow
+            .on_response_complete(&mut self.state.borrow_mut(), &mut self.host);
         Action::Continue
     }
 }

@@ -2,10 +2,14 @@
 //! header changes, filter state, counters, logs and dispatched calls recorded. Builder-style,
 //! so a test reads as the request it sends.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 use std::time::Duration;
 
-use crate::host::{CommonHost, Counter, Gauge, Level, RequestHost, RootHost};
+use crate::host::{
+    CommonHost, Counter, Gauge, Level, RequestHost, RootHost, SharedDataError, SharedValue,
+};
 use crate::metrics;
 use crate::upstream::Upstream;
 
@@ -43,6 +47,94 @@ pub struct DispatchedCall {
     pub headers: Vec<(String, String)>,
 }
 
+/// Another worker writing a shared key between this worker's read and its write: after each
+/// read of `key` (while `times` lasts), it writes `value` (or, when `None`, the value it
+/// finds, as a no-op update would), so a write with the read's CAS token fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConflictingWriter {
+    /// The key it writes.
+    pub key: String,
+    /// What it writes; `None`: the value already there.
+    pub value: Option<Vec<u8>>,
+    /// How many more reads it follows with a write.
+    pub times: u32,
+}
+
+/// The shared data of one fake Envoy, with proxy-wasm's semantics: every write gives the key
+/// a new CAS token; a write presenting an older token fails; a write without one always
+/// succeeds, creating the key if needed. Share one between several [`FakeHost`]s (their
+/// `shared` field) to play the worker VMs of one Envoy.
+#[derive(Debug, Default)]
+pub struct FakeSharedData {
+    entries: BTreeMap<String, (Vec<u8>, u32)>,
+    last_cas: u32,
+    /// Writers that interleave with reads.
+    pub conflicting_writers: Vec<ConflictingWriter>,
+    /// Writes refused for a stale CAS token.
+    pub cas_mismatches: u64,
+}
+
+impl FakeSharedData {
+    /// A store shareable between fake hosts.
+    pub fn shared() -> Rc<RefCell<FakeSharedData>> {
+        Rc::new(RefCell::new(FakeSharedData::default()))
+    }
+
+    /// A key's value, if it exists.
+    pub fn value(&self, key: &str) -> Option<&[u8]> {
+        self.entries.get(key).map(|(value, _)| value.as_slice())
+    }
+
+    /// Every key, in order.
+    pub fn keys(&self) -> Vec<&str> {
+        self.entries.keys().map(String::as_str).collect()
+    }
+
+    /// Writes as proxy-wasm does.
+    pub fn write(
+        &mut self,
+        key: &str,
+        value: &[u8],
+        cas: Option<u32>,
+    ) -> Result<(), SharedDataError> {
+        if let (Some((_, current)), Some(cas)) = (self.entries.get(key), cas) {
+            if *current != cas {
+                self.cas_mismatches += 1;
+                return Err(SharedDataError::CasMismatch);
+            }
+        }
+        self.last_cas += 1;
+        self.entries
+            .insert(key.to_owned(), (value.to_vec(), self.last_cas));
+        Ok(())
+    }
+
+    /// Reads as proxy-wasm does, then lets any conflicting writer of the key write.
+    pub fn read(&mut self, key: &str) -> Option<SharedValue> {
+        let found = self.entries.get(key).map(|(bytes, cas)| SharedValue {
+            bytes: bytes.clone(),
+            cas: *cas,
+        });
+        let mut writes = Vec::new();
+        for writer in &mut self.conflicting_writers {
+            if writer.key == key && writer.times > 0 {
+                writer.times -= 1;
+                let value = writer
+                    .value
+                    .clone()
+                    .or_else(|| found.as_ref().map(|found| found.bytes.clone()));
+                if let Some(value) = value {
+                    writes.push(value);
+                }
+            }
+        }
+        for value in writes {
+            let _ = self.write(key, &value, None);
+        }
+        found
+    }
+}
+
 /// The fake host.
 #[derive(Debug, Default)]
 pub struct FakeHost {
@@ -76,6 +168,8 @@ pub struct FakeHost {
     pub properties: BTreeMap<String, Vec<u8>>,
     /// Bodies of POSTs dispatched, by call token.
     pub posted: BTreeMap<u32, Vec<u8>>,
+    /// The Envoy's shared data (its own unless a test shares one between hosts).
+    pub shared: Rc<RefCell<FakeSharedData>>,
 }
 
 impl FakeHost {
@@ -106,6 +200,12 @@ impl FakeHost {
     /// Sets the body.
     pub fn body(mut self, body: &[u8]) -> FakeHost {
         self.request_body = body.to_vec();
+        self
+    }
+
+    /// Uses `shared` as the Envoy's shared data (another worker of the same Envoy).
+    pub fn sharing(mut self, shared: &Rc<RefCell<FakeSharedData>>) -> FakeHost {
+        self.shared = Rc::clone(shared);
         self
     }
 
@@ -141,6 +241,19 @@ impl CommonHost for FakeHost {
     fn set_gauge(&mut self, gauge: Gauge, value: u64) {
         self.gauges
             .insert(metrics::gauge_name(gauge).to_owned(), value);
+    }
+
+    fn shared_data(&self, key: &str) -> Result<Option<SharedValue>, SharedDataError> {
+        Ok(self.shared.borrow_mut().read(key))
+    }
+
+    fn set_shared_data(
+        &mut self,
+        key: &str,
+        value: &[u8],
+        cas: Option<u32>,
+    ) -> Result<(), SharedDataError> {
+        self.shared.borrow_mut().write(key, value, cas)
     }
 }
 

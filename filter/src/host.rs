@@ -51,6 +51,10 @@ pub enum Counter {
     AuditRejected,
     /// Audit batches that failed (no answer, or a status to retry).
     AuditBatchesFailed,
+    /// Budget counts written again after another worker wrote first (compare-and-swap).
+    BudgetCasRetries,
+    /// Completed responses whose tokens could not be added to their grant's count.
+    BudgetCountFailed,
 }
 
 /// Gauges the filter keeps.
@@ -58,6 +62,24 @@ pub enum Counter {
 pub enum Gauge {
     /// Audit records waiting in this VM's buffer.
     AuditBufferDepth,
+}
+
+/// A shared-data value and the token a compare-and-swap write of its key must present.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedValue {
+    /// The value.
+    pub bytes: Vec<u8>,
+    /// Changes on every write of the key.
+    pub cas: u32,
+}
+
+/// Why a shared-data call did not do what was asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SharedDataError {
+    /// The key was written since the read whose CAS token the write presented.
+    CasMismatch,
+    /// The host failed the call.
+    Failed,
 }
 
 /// What both kinds of context can do.
@@ -70,6 +92,18 @@ pub trait CommonHost {
     fn increment(&mut self, counter: Counter, by: u64);
     /// Sets a gauge.
     fn set_gauge(&mut self, gauge: Gauge, value: u64);
+    /// Reads a key of the shared data: one store per `vm_id`, shared by every worker VM of
+    /// the Envoy process. `Ok(None)` when the key does not exist.
+    fn shared_data(&self, key: &str) -> Result<Option<SharedValue>, SharedDataError>;
+    /// Writes a key of the shared data. With `cas`, only if nobody wrote it since the read
+    /// that returned that token; without, unconditionally (the only way to create a key:
+    /// proxy-wasm has no "create if absent").
+    fn set_shared_data(
+        &mut self,
+        key: &str,
+        value: &[u8],
+        cas: Option<u32>,
+    ) -> Result<(), SharedDataError>;
 }
 
 /// The per-request host: headers, body, local replies, filter state.

@@ -2,12 +2,13 @@
 //! to the `model` in an OpenAI-style JSON body), and answers refusals the way RFC 6750 says.
 //!
 //! This crate is glue. Every decision comes from `jitgate_grant::decide`; what lives here is
-//! reading the request from Envoy, keeping keys and revocations fresh, and turning decisions
-//! into Envoy actions. The logic is written against the narrow traits in [`host`] and tested
+//! reading the request from Envoy, keeping keys and revocations fresh, counting budgets in
+//! the Envoy's shared data, and turning decisions into Envoy actions. The logic is written against the narrow traits in [`host`] and tested
 //! natively with [`fake::FakeHost`]; [`envoy`] binds it to proxy-wasm.
 
 pub mod audit;
 pub mod backoff;
+pub mod budget;
 pub mod config;
 pub mod envoy;
 pub mod fake;

@@ -26,6 +26,8 @@ pub fn name(counter: Counter) -> String {
         Counter::AuditDropped => "jitgate.audit.dropped".into(),
         Counter::AuditRejected => "jitgate.audit.rejected".into(),
         Counter::AuditBatchesFailed => "jitgate.audit.batches_failed".into(),
+        Counter::BudgetCasRetries => "jitgate.budget.cas_retries".into(),
+        Counter::BudgetCountFailed => "jitgate.budget.count_failed".into(),
     }
 }
 
@@ -51,6 +53,8 @@ pub fn all() -> Vec<Counter> {
         Counter::AuditDropped,
         Counter::AuditRejected,
         Counter::AuditBatchesFailed,
+        Counter::BudgetCasRetries,
+        Counter::BudgetCountFailed,
     ];
     counters.extend(
         ALL_REASONS

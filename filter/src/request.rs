@@ -17,17 +17,25 @@
 //! while the body is awaited pauses, and a stream that ends any other way (reset, client
 //! gone) never reaches the model: its record says `incomplete_body`.
 //!
+//! A grant whose token carries `limits` is counted ([`crate::budget`]): `decide` reads its
+//! count from the Envoy's shared data and applies the budget as its last check; an allowed
+//! request is admitted only once its count is written back plus one (compare-and-swap, so
+//! every worker of the Envoy counts against the same total); the response's model tokens are
+//! added when it completes — read from its `usage` whether or not audit is on.
+//!
 //! The decision always comes from `jitgate_grant::decide_cached`; nothing here judges a
-//! token or a scope.
+//! token, a scope or a budget.
 
 use jitgate_grant::{
     decide_cached, extract_bearer, read_model, Decision, DecisionInputs, ModelFact, Outcome,
-    Reason, RequestFacts, UnixTime,
+    Reason, RequestFacts, UnixTime, UsageState,
 };
 
 use jitgate_grant::audit::AuditRecord;
+use jitgate_grant::budget::counted_limits;
 
-use crate::audit::UsageReader;
+use crate::audit::{Usage, UsageReader};
+use crate::budget::{SharedUsage, DEFAULT_MAX_USAGE_BODY_BYTES};
 use crate::host::{Counter, Gauge, Level, RequestHost};
 use crate::metrics;
 use crate::state::{revocation_state, Keys, VmState};
@@ -74,8 +82,13 @@ pub struct RequestFlow {
     decision: Option<Decision>,
     /// When the request arrived, ms since the epoch.
     started_ms: u64,
-    /// Reads model usage from the response, for allowed requests when audit is on.
+    /// Reads model usage from the response, for allowed requests when audit is on or the
+    /// grant's tokens are counted.
     usage: Option<UsageReader>,
+    /// The usage the completed response reported, once read (`None` until then).
+    reported: Option<Option<Usage>>,
+    /// The grant whose count this request was admitted under, if it has a budget.
+    counted_grant: Option<String>,
 }
 
 impl RequestFlow {
@@ -178,12 +191,14 @@ impl RequestFlow {
 
     /// The response headers have arrived: decide whether to read usage from the body.
     pub fn on_response_headers(&mut self, state: &VmState, host: &impl RequestHost) {
-        let Some(audit) = &state.settings.audit else {
-            return;
-        };
         if !self.decision.as_ref().is_some_and(Decision::is_allowed) {
             return;
         }
+        let max_usage_body_bytes = match (&state.settings.audit, &self.counted_grant) {
+            (Some(audit), _) => audit.max_usage_body_bytes,
+            (None, Some(_)) => DEFAULT_MAX_USAGE_BODY_BYTES,
+            (None, None) => return,
+        };
         let content_type = host
             .response_headers()
             .into_iter()
@@ -191,7 +206,7 @@ impl RequestFlow {
             .map(|(_, value)| value);
         self.usage = Some(UsageReader::for_content_type(
             content_type.as_deref(),
-            audit.max_usage_body_bytes,
+            max_usage_body_bytes,
         ));
     }
 
@@ -204,8 +219,27 @@ impl RequestFlow {
         }
     }
 
-    /// The request is complete: write its audit record.
+    /// The response is complete (its last body callback, or its trailers): add the model
+    /// tokens it reported to the grant's count. Once per request; [`Self::on_log`] does it
+    /// for a response that never said it was complete.
+    pub fn on_response_complete(&mut self, state: &mut VmState, host: &mut impl RequestHost) {
+        if self.reported.is_some() {
+            return;
+        }
+        let reported = self.usage.as_ref().and_then(UsageReader::usage);
+        self.reported = Some(reported);
+        if let (Some(grant_id), Some(usage)) = (&self.counted_grant, reported) {
+            let tokens = usage
+                .input_tokens
+                .unwrap_or(0)
+                .saturating_add(usage.output_tokens.unwrap_or(0));
+            state.budget.add_tokens(grant_id, tokens, host);
+        }
+    }
+
+    /// The request is complete: count its tokens if not yet done, write its audit record.
     pub fn on_log(&mut self, state: &mut VmState, host: &mut impl RequestHost) {
+        self.on_response_complete(state, host);
         let (Some(decision), Some(buffer)) = (&self.decision, state.audit.as_mut()) else {
             return;
         };
@@ -236,7 +270,7 @@ impl RequestFlow {
         record.request_bytes = property_int(host, &["request", "size"]).unwrap_or(0);
         record.response_bytes = property_int(host, &["response", "size"]).unwrap_or(0);
         record.duration_ms = now_ms.saturating_sub(self.started_ms);
-        if let Some(usage) = self.usage.as_ref().and_then(UsageReader::usage) {
+        if let Some(Some(usage)) = self.reported {
             record.input_tokens = usage.input_tokens;
             record.output_tokens = usage.output_tokens;
         }
@@ -275,6 +309,7 @@ impl RequestFlow {
         let now_ms = host.now_ms();
         let values: Vec<&str> = self.facts.token_values.iter().map(String::as_str).collect();
         let before = state.cache.stats();
+        let usage = SharedUsage::new(&*host);
         let decision = {
             // Split the borrow: the cache is lent mutably while keys and revocations are
             // lent shared.
@@ -284,6 +319,7 @@ impl RequestFlow {
                 revocation,
                 cache,
                 audit,
+                budget: _,
             } = &mut *state;
             let inputs = DecisionInputs {
                 policy: &settings.policy,
@@ -299,9 +335,12 @@ impl RequestFlow {
                 audit_full: audit
                     .as_ref()
                     .is_some_and(|audit| audit.refuses_new_requests()),
+                usage: UsageState::Counted(&usage),
             };
             decide_cached(&inputs, cache)
         };
+        // Admitted only once counted, over the very count the budget was applied to.
+        let decision = state.budget.admit(decision, usage.into_last_read(), host);
         let after = state.cache.stats();
         host.increment(Counter::CacheHits, after.hits - before.hits);
         host.increment(Counter::CacheMisses, after.misses - before.misses);
@@ -329,6 +368,12 @@ impl RequestFlow {
         }
         let step = if decision.is_allowed() {
             host.increment(Counter::Allowed, 1);
+            // `decide` admitted it and `budget::admit` counted it: its tokens go to that count.
+            self.counted_grant = decision
+                .grant
+                .as_deref()
+                .filter(|grant| counted_limits(grant).is_some())
+                .map(|grant| grant.claims.grant_id.clone());
             if !self.headers_forwarded {
                 self.prepare_upstream_request(state, host, &decision);
             }

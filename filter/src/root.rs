@@ -51,6 +51,7 @@ pub fn configure(
     }
     let stream_id = stream_id(&settings, host.now_ms());
     let state = VmState::new(settings, stream_id);
+    state.budget.prepare(host);
     host.log(
         Level::Info,
         &format!(

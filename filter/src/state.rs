@@ -1,5 +1,6 @@
-//! What one Wasm VM (one Envoy worker) knows: the settings, its keys, its revocation view
-//! and its verification cache. Shared by the root context and every request on the worker
+//! What one Wasm VM (one Envoy worker) knows: the settings, its keys, its revocation view,
+//! its verification cache and its part in counting budgets (the counts themselves live in
+//! the Envoy's shared data, see [`crate::budget`]). Shared by the root context and every request on the worker
 //! through `Rc<RefCell<…>>`; a VM is single-threaded, and no borrow is held across a host
 //! callback.
 
@@ -8,6 +9,7 @@ use std::rc::Rc;
 use jitgate_grant::{KeySet, KeyState, NoRevocations, RevocationState, VerificationCache};
 
 use crate::audit::AuditBuffer;
+use crate::budget::BudgetCounter;
 use crate::config::{KeySource, Settings};
 use crate::keys::KeyFetcher;
 use crate::revocation::RevocationPoller;
@@ -34,6 +36,8 @@ pub struct VmState {
     pub cache: VerificationCache,
     /// Audit records waiting for the collector, if audit is configured.
     pub audit: Option<AuditBuffer>,
+    /// Counts admissions and tokens of grants with budgets.
+    pub budget: BudgetCounter,
 }
 
 impl VmState {
@@ -60,6 +64,7 @@ impl VmState {
             revocation,
             cache,
             audit,
+            budget: BudgetCounter::default(),
         }
     }
 }

@@ -13,10 +13,14 @@
 //! 4. the route: no match → `no_route` (or any valid grant, if configured);
 //! 5. the required scope, filled from the body's `model` when the route says so. If the
 //!    host has not read the body yet, the answer is [`Outcome::NeedModel`]: the host buffers
-//!    the body only for callers that already passed 1–4, then asks again.
+//!    the body only for callers that already passed 1–4, then asks again;
+//! 6. the grant's budget ([`crate::budget`]), last: only a request that would otherwise be
+//!    allowed is held to it, so a refusal for any other reason says that reason and is never
+//!    counted, and the host counts exactly the requests this check admits.
 
 use std::sync::Arc;
 
+use crate::budget::{apply_budget, UsageState};
 use crate::cache::VerificationCache;
 use crate::jwks::KeySet;
 use crate::policy::{Policy, Unmatched};
@@ -108,6 +112,8 @@ pub struct DecisionInputs<'a> {
     pub now: UnixTime,
     /// The host's audit buffer is full and its policy is to refuse new requests.
     pub audit_full: bool,
+    /// What grants have used so far, for grants whose token carries `limits`.
+    pub usage: UsageState<'a>,
 }
 
 /// Allow, deny, or read the body first.
@@ -229,7 +235,7 @@ fn decide_with(
             Unmatched::Deny => (Outcome::Deny, Reason::NoRoute),
             Unmatched::Authenticated => (Outcome::Allow, Reason::AuthenticatedUnmatched),
         };
-        return decision;
+        return apply_budget(decision, inputs.usage);
     };
     decision.route = Some(rule.name.clone());
     let RouteAction::Require(template) = &rule.action else {
@@ -266,7 +272,7 @@ fn decide_with(
     } else {
         decision.reason = Reason::InsufficientScope;
     }
-    decision
+    apply_budget(decision, inputs.usage)
 }
 
 #[cfg(test)]
@@ -275,7 +281,8 @@ mod tests {
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
-    use crate::claims::{Audience, GrantClaims};
+    use crate::budget::{GrantUsage, NothingUsed, UsageTable};
+    use crate::claims::{Audience, GrantClaims, Limits};
     use crate::keys::SigningKey;
     use crate::mint::mint;
     use crate::revocation::NoRevocations;
@@ -317,6 +324,7 @@ mod tests {
             revocations: RevocationState::Current(&NoRevocations),
             now: UnixTime(100),
             audit_full: false,
+            usage: UsageState::Counted(&NothingUsed),
         };
         let decision = decide(&inputs);
         assert_eq!(
@@ -342,5 +350,163 @@ mod tests {
             ..query_too
         };
         assert_eq!(decide(&query_only).reason, Reason::MissingToken);
+    }
+
+    /// A token for grant `g` holding `inference:llama`, with these limits.
+    fn limited_token(key: &SigningKey, limits: Option<Limits>) -> String {
+        let claims = GrantClaims {
+            iss: "iss".into(),
+            sub: "alice".into(),
+            aud: Audience::One("aud".into()),
+            iat: 90,
+            nbf: None,
+            exp: 200,
+            jti: "j".into(),
+            scope: "inference:llama".into(),
+            grant_id: "g".into(),
+            client_id: None,
+            approvers: vec![],
+            break_glass: false,
+            limits,
+        };
+        mint(&claims, key).unwrap()
+    }
+
+    #[test]
+    fn the_budget_is_the_last_check_and_only_refuses_what_would_be_allowed() {
+        let key = SigningKey::ed25519_from_seed(&[6; 32]).unwrap();
+        let mut keys = KeySet::new();
+        keys.insert(key.verifying_key());
+        let policy = Policy::from_json(
+            r#"{"issuer":"iss","audiences":["aud"],"routes":[
+                {"name":"chat","path":"/v1/chat/completions","scope":"inference:{model}"}]}"#,
+        )
+        .unwrap();
+        let limited = limited_token(
+            &key,
+            Some(Limits {
+                requests: Some(2),
+                tokens: Some(100),
+            }),
+        );
+        let mut table = UsageTable::default();
+        let decide_with_usage = |token: &str, model: ModelFact<'_>, usage: UsageState<'_>| {
+            decide(&DecisionInputs {
+                policy: &policy,
+                request: RequestFacts {
+                    method: "POST",
+                    path: "/v1/chat/completions",
+                    model,
+                },
+                token: TokenInput::Present(token),
+                keys: KeyState::Loaded(&keys),
+                revocations: RevocationState::Current(&NoRevocations),
+                now: UnixTime(100),
+                audit_full: false,
+                usage,
+            })
+        };
+        let llama = ModelFact::Named("llama");
+        let answer = |decision: Decision| (decision.outcome, decision.reason);
+
+        table.0.insert(
+            "g".into(),
+            GrantUsage {
+                requests: 1,
+                tokens: 99,
+            },
+        );
+        assert_eq!(
+            answer(decide_with_usage(
+                &limited,
+                llama,
+                UsageState::Counted(&table)
+            )),
+            (Outcome::Allow, Reason::Granted),
+            "one request and one token left"
+        );
+        table.0.insert(
+            "g".into(),
+            GrantUsage {
+                requests: 2,
+                tokens: 0,
+            },
+        );
+        let exhausted = decide_with_usage(&limited, llama, UsageState::Counted(&table));
+        assert_eq!(
+            (
+                exhausted.outcome,
+                exhausted.reason,
+                exhausted.required_scope.as_deref()
+            ),
+            (
+                Outcome::Deny,
+                Reason::BudgetExhausted,
+                Some("inference:llama")
+            )
+        );
+        assert_eq!(
+            exhausted.grant.map(|grant| grant.claims.grant_id.clone()),
+            Some("g".to_owned()),
+            "the refusal names the grant (for its audit record)"
+        );
+        table.0.insert(
+            "g".into(),
+            GrantUsage {
+                requests: 0,
+                tokens: 100,
+            },
+        );
+        assert_eq!(
+            answer(decide_with_usage(
+                &limited,
+                llama,
+                UsageState::Counted(&table)
+            )),
+            (Outcome::Deny, Reason::BudgetExhausted),
+            "tokens used up"
+        );
+        assert_eq!(
+            answer(decide_with_usage(
+                &limited,
+                ModelFact::Named("gpt"),
+                UsageState::Counted(&table)
+            )),
+            (Outcome::Deny, Reason::InsufficientScope),
+            "another refusal says its own reason"
+        );
+        assert_eq!(
+            answer(decide_with_usage(
+                &limited,
+                ModelFact::Unread,
+                UsageState::Counted(&table)
+            )),
+            (Outcome::NeedModel, Reason::Granted),
+            "the budget waits for the final decision"
+        );
+        assert_eq!(
+            answer(decide_with_usage(&limited, llama, UsageState::Unavailable)),
+            (Outcome::Deny, Reason::BudgetUnavailable)
+        );
+        for unlimited in [
+            limited_token(&key, None),
+            limited_token(
+                &key,
+                Some(Limits {
+                    requests: None,
+                    tokens: None,
+                }),
+            ),
+        ] {
+            assert_eq!(
+                answer(decide_with_usage(
+                    &unlimited,
+                    llama,
+                    UsageState::Unavailable
+                )),
+                (Outcome::Allow, Reason::Granted),
+                "a grant without limits is never counted"
+            );
+        }
     }
 }

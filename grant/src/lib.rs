@@ -1,7 +1,7 @@
 //! The pure core of jitgate, shared by the Envoy filter, the issuer, the collector, the CLI and
 //! the WebAssembly component: grant claims, token signing and verification, keys and JWKS,
-//! the scope grammar, route rules, the one `decide` function with its reason codes, and the
-//! audit record with its OTLP mapping.
+//! the scope grammar, route rules, the one `decide` function with its reason codes and the
+//! budget rule it ends with, and the audit record with its OTLP mapping.
 //!
 //! This crate must never do I/O, read a clock, spawn work or depend on proxy-wasm: every input
 //! (token, keys, revocations, the current time) is passed in, so the same bytes give the same
@@ -9,6 +9,7 @@
 
 pub mod audit;
 pub mod base64url;
+pub mod budget;
 pub mod cache;
 pub mod claims;
 pub mod decide;
@@ -26,6 +27,7 @@ pub mod time;
 pub mod token;
 pub mod verify;
 
+pub use budget::{GrantUsage, NothingUsed, UsageState, UsageTable, UsageView};
 pub use cache::VerificationCache;
 pub use claims::{Audience, GrantClaims, Limits};
 pub use decide::{

@@ -74,6 +74,8 @@ pub enum Reason {
     NoRoute,
     /// The grant does not cover the scope the route requires.
     InsufficientScope,
+    /// The grant's budget (`limits.requests` or `limits.tokens`) is used up at this gate.
+    BudgetExhausted,
     // --- the gate cannot decide safely (503) ---
     /// Verification keys are not loaded yet.
     KeysUnavailable,
@@ -81,10 +83,12 @@ pub enum Reason {
     AuditUnavailable,
     /// The revocation feed has not been read recently enough to trust a grant.
     RevocationUnavailable,
+    /// The grant has limits and the gate cannot count its usage right now.
+    BudgetUnavailable,
 }
 
 /// Every reason, in declaration order.
-pub const ALL_REASONS: [Reason; 33] = [
+pub const ALL_REASONS: [Reason; 35] = [
     Reason::Granted,
     Reason::PublicRoute,
     Reason::AuthenticatedUnmatched,
@@ -115,9 +119,11 @@ pub const ALL_REASONS: [Reason; 33] = [
     Reason::Revoked,
     Reason::NoRoute,
     Reason::InsufficientScope,
+    Reason::BudgetExhausted,
     Reason::KeysUnavailable,
     Reason::AuditUnavailable,
     Reason::RevocationUnavailable,
+    Reason::BudgetUnavailable,
 ];
 
 /// The RFC 6750 §3.1 error codes (plus `access_denied` and `temporarily_unavailable` for
@@ -183,9 +189,11 @@ impl Reason {
             Reason::Revoked => "revoked",
             Reason::NoRoute => "no_route",
             Reason::InsufficientScope => "insufficient_scope",
+            Reason::BudgetExhausted => "budget_exhausted",
             Reason::KeysUnavailable => "keys_unavailable",
             Reason::AuditUnavailable => "audit_unavailable",
             Reason::RevocationUnavailable => "revocation_unavailable",
+            Reason::BudgetUnavailable => "budget_unavailable",
         }
     }
 
@@ -250,11 +258,14 @@ impl Reason {
             | Reason::WrongIssuer
             | Reason::WrongAudience
             | Reason::Revoked => ErrorCode::InvalidToken,
-            Reason::NoRoute => ErrorCode::AccessDenied,
+            // 403 and not 429: a budget used up does not come back by retrying, and the
+            // OpenAI SDKs retry 408, 409, 429 and 5xx by default (docs/filter-config.md).
+            Reason::NoRoute | Reason::BudgetExhausted => ErrorCode::AccessDenied,
             Reason::InsufficientScope => ErrorCode::InsufficientScope,
-            Reason::KeysUnavailable | Reason::AuditUnavailable | Reason::RevocationUnavailable => {
-                ErrorCode::TemporarilyUnavailable
-            }
+            Reason::KeysUnavailable
+            | Reason::AuditUnavailable
+            | Reason::RevocationUnavailable
+            | Reason::BudgetUnavailable => ErrorCode::TemporarilyUnavailable,
         })
     }
 
@@ -306,6 +317,13 @@ impl Reason {
             }
             Reason::RevocationUnavailable => {
                 "the gateway cannot confirm the grant is unrevoked right now; retry shortly"
+            }
+            Reason::BudgetExhausted => {
+                "the grant's budget (requests or model tokens) is used up; retrying will not help: \
+                 request a new grant or a larger budget with `jitgate request`"
+            }
+            Reason::BudgetUnavailable => {
+                "the gateway cannot count this grant's budget right now; retry shortly"
             }
         }
     }
@@ -458,12 +476,40 @@ mod tests {
         assert_eq!(Reason::BodyTooLarge.status(), 413);
         assert_eq!(Reason::UnsupportedMediaType.status(), 415);
         assert_eq!(Reason::NoRoute.status(), 403);
+        assert_eq!(Reason::BudgetExhausted.status(), 403);
+        assert_eq!(Reason::BudgetUnavailable.status(), 503);
         assert_eq!(Reason::KeysUnavailable.status(), 503);
         let unavailable = Reason::KeysUnavailable.deny_response("r", None, "x");
         assert_eq!(unavailable.header("www-authenticate"), None);
         assert_eq!(unavailable.header("retry-after"), Some("1"));
         let denied = Reason::NoRoute.deny_response("r", None, "x");
         assert_eq!(denied.header("www-authenticate"), None);
+    }
+
+    #[test]
+    fn a_used_up_budget_is_a_403_no_client_retries() {
+        let response = Reason::BudgetExhausted.deny_response("jitgate", None, "r3");
+        assert_eq!(response.status, 403);
+        assert_eq!(
+            response.headers,
+            vec![("content-type", "application/json".to_owned())],
+            "no challenge (a new token for the same grant would not help), no Retry-After"
+        );
+        let body: serde_json::Value = serde_json::from_str(&response.body).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "error": "access_denied",
+                "reason": "budget_exhausted",
+                "error_description": "the grant's budget (requests or model tokens) is used up; \
+                    retrying will not help: request a new grant or a larger budget with \
+                    `jitgate request`",
+                "request_id": "r3",
+            })
+        );
+        let uncounted = Reason::BudgetUnavailable.deny_response("jitgate", None, "r4");
+        assert_eq!(uncounted.status, 503);
+        assert_eq!(uncounted.header("retry-after"), Some("1"));
     }
 
     #[test]

@@ -30,6 +30,7 @@ pub fn render(decision: &Decision, method: &str, path: &str) -> Value {
             "issued_at": claims.iat,
             "not_before": claims.nbf,
             "expires_at": claims.exp,
+            "limits": claims.limits,
             "key_id": grant.key_id,
             "token_digest": grant.token_digest.to_hex(),
         })

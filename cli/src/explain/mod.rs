@@ -17,10 +17,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use jitgate_grant::{ModelFact, Outcome, RevokedGrants, TokenInput};
+use jitgate_grant::budget::counted_limits;
+use jitgate_grant::{GrantUsage, ModelFact, Outcome, RevokedGrants, TokenInput, UsageState};
 
 pub use inputs::ExplainError;
-pub use scenario::{decide_scenario, Scenario};
+pub use scenario::{decide_scenario, Scenario, ThisGrantUsed};
 
 /// `jitgate explain` flags.
 #[derive(Debug, Args)]
@@ -58,6 +59,13 @@ pub struct ExplainArgs {
     /// A revoked grant id (repeat for several). The live revocation feed is not read.
     #[arg(long = "revoked", value_name = "GRANT_ID")]
     revoked: Vec<String>,
+    /// Requests the token's grant has used so far at the gateway, for its budget (the
+    /// gateway's live counts are not read).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    used_requests: u64,
+    /// Model tokens the token's grant has used so far at the gateway.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    used_tokens: u64,
     /// Decide at this time (seconds since the epoch, or RFC 3339) instead of now.
     #[arg(long)]
     now: Option<String>,
@@ -89,11 +97,16 @@ async fn explain(args: &ExplainArgs) -> Result<ExitCode, ExplainError> {
         settings.policy.max_body_bytes,
     )?;
     let revoked: RevokedGrants = args.revoked.iter().cloned().collect();
+    let used = GrantUsage {
+        requests: args.used_requests,
+        tokens: args.used_tokens,
+    };
     let decision = decide_scenario(&Scenario {
         policy: &settings.policy,
         keys: Some(&keys),
         revoked: Some(&revoked),
         audit_full: false,
+        usage: UsageState::Counted(&ThisGrantUsed(used)),
         method: &args.method,
         path: &args.path,
         model: match &body_model {
@@ -117,6 +130,20 @@ async fn explain(args: &ExplainArgs) -> Result<ExitCode, ExplainError> {
             println!(
                 "  revoked   checked against {} --revoked id(s) only; the live feed is not read",
                 args.revoked.len()
+            );
+        }
+        if let Some(limits) = decision.grant.as_deref().and_then(counted_limits) {
+            let of = |used: u64, limit: Option<u64>| {
+                limit.map_or_else(
+                    || format!("{used} (no limit)"),
+                    |max| format!("{used}/{max}"),
+                )
+            };
+            println!(
+                "  budget    requests {}, tokens {} as given by --used-requests/--used-tokens; \
+                 the gateway's live counts are not read",
+                of(used.requests, limits.requests),
+                of(used.tokens, limits.tokens)
             );
         }
     }

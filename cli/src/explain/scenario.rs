@@ -3,8 +3,8 @@
 //! is the filter's answer for the same inputs.
 
 use jitgate_grant::{
-    decide, Decision, DecisionInputs, KeySet, KeyState, ModelFact, Policy, RequestFacts,
-    RevocationState, RevokedGrants, TokenInput, UnixTime,
+    decide, Decision, DecisionInputs, GrantUsage, KeySet, KeyState, ModelFact, Policy,
+    RequestFacts, RevocationState, RevokedGrants, TokenInput, UnixTime, UsageState, UsageView,
 };
 
 /// Everything the decision depends on.
@@ -17,6 +17,8 @@ pub struct Scenario<'a> {
     pub revoked: Option<&'a RevokedGrants>,
     /// Whether the audit buffer is full (with the `deny` overflow policy).
     pub audit_full: bool,
+    /// What grants have used so far, for the budget of a grant with limits.
+    pub usage: UsageState<'a>,
     /// HTTP method.
     pub method: &'a str,
     /// `:path` with any query.
@@ -47,5 +49,17 @@ pub fn decide_scenario(scenario: &Scenario<'_>) -> Decision {
         }),
         now: scenario.now,
         audit_full: scenario.audit_full,
+        usage: scenario.usage,
     })
+}
+
+/// The usage of the one grant an explanation is about (`--used-requests`, `--used-tokens`),
+/// whatever its id.
+#[derive(Debug, Clone, Copy)]
+pub struct ThisGrantUsed(pub GrantUsage);
+
+impl UsageView for ThisGrantUsed {
+    fn used(&self, _grant_id: &str) -> Option<GrantUsage> {
+        Some(self.0)
+    }
 }

@@ -6,7 +6,9 @@
 
 use jitgate_conformance::bundle::{FILES, JWKS};
 use jitgate_conformance::catalog::POLICY_JSON;
-use jitgate_conformance::runner::{authorization_headers, body_model, model_fact, outcome_name};
+use jitgate_conformance::runner::{
+    authorization_headers, body_model, model_fact, outcome_name, usage_state, usage_table,
+};
 use jitgate_conformance::Vector;
 use jitgate_grant::{extract_bearer, KeySet, Outcome, Policy, RevokedGrants, TokenInput, UnixTime};
 
@@ -25,11 +27,13 @@ fn explain_decides_every_vector_as_the_filter_does() {
         let token = extract_bearer(&headers, "Bearer ");
         let read = body_model(&vector, policy.max_body_bytes);
         let model = model_fact(&read);
+        let usage = usage_table(&vector);
         let decision = decide_scenario(&Scenario {
             policy: &policy,
             keys: vector.gate.keys_loaded.then_some(&keys),
             revoked: vector.gate.revocation_current.then_some(&revoked),
             audit_full: vector.gate.audit_full,
+            usage: usage_state(&usage),
             method: &vector.request.method,
             path: &vector.request.path,
             model,

@@ -36,6 +36,7 @@ pub fn check_name(reason: Reason) -> &'static str {
         | Reason::BodyTooLarge
         | Reason::UnsupportedMediaType => "the body's model",
         Reason::Granted | Reason::InsufficientScope => "scope",
+        Reason::BudgetExhausted | Reason::BudgetUnavailable => "budget",
     }
 }
 
@@ -73,6 +74,9 @@ pub fn next_step(decision: &Decision) -> String {
         (_, Reason::Revoked, _) => {
             "the grant was revoked: request access again with jitgate request".to_owned()
         }
+        (_, Reason::BudgetExhausted, _) => "the grant's budget is used up and retrying will \
+             not help: request a new grant, or a larger budget, with jitgate request"
+            .to_owned(),
         (_, reason, _) => reason.description().to_owned(),
     }
 }

@@ -21,7 +21,8 @@ pub mod bindings {
 }
 
 pub use bindings::exports::jitgate::policy::types::{
-    Decision, Gate, GateError, GrantFacts, ModelFact, Outcome, Reason, RequestFacts, TokenInput,
+    Decision, Gate, GateError, GrantFacts, GrantUsage, ModelFact, Outcome, Reason, RequestFacts,
+    TokenInput,
 };
 use bindings::Policy;
 

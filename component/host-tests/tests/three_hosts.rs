@@ -5,8 +5,8 @@
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 use jitgate_component_host_tests::{
-    component_path, glue, Decision, Gate, GateError, ModelFact, Outcome, PolicyHost, RequestFacts,
-    TokenInput,
+    component_path, glue, Decision, Gate, GateError, GrantUsage, ModelFact, Outcome, PolicyHost,
+    RequestFacts, TokenInput,
 };
 use jitgate_conformance::bundle::{FILES, JWKS};
 use jitgate_conformance::catalog::POLICY_JSON;
@@ -44,6 +44,17 @@ fn gate_for(vector: &Vector, policy_json: &str) -> Gate {
             .then(|| vector.revoked.clone()),
         now: vector.now,
         audit_full: vector.gate.audit_full,
+        grant_usage: vector.gate.budget_current.then(|| {
+            vector
+                .usage
+                .iter()
+                .map(|(grant_id, used)| GrantUsage {
+                    grant_id: grant_id.clone(),
+                    requests: used.requests,
+                    tokens: used.tokens,
+                })
+                .collect()
+        }),
     }
 }
 

@@ -1,6 +1,8 @@
 //! The proxy-wasm host's answer to a vector: the filter's glue driven by its fake host (keys
 //! inline or fetched, the revocation feed polled at the vector's time or left stale, a
-//! one-record audit buffer filled first).
+//! one-record audit buffer filled first, the grants' usage so far written into the Envoy's
+//! shared data — and, for a gate that cannot count, another worker writing the grant's count
+//! after every read, so no compare-and-swap ever settles).
 //!
 //! One file for both places that need it: `filter/tests/glue_vectors.rs` includes it as a
 //! test module, and `component/host-tests` includes it (`#[path]`) as its filter host, so
@@ -13,12 +15,16 @@ use jitgate_conformance::bundle::JWKS;
 use jitgate_conformance::catalog::POLICY_JSON;
 use jitgate_conformance::runner::outcome_name;
 use jitgate_conformance::Vector;
-use jitgate_filter::fake::FakeHost;
+use jitgate_filter::budget::{encode, grant_key, MAX_ATTEMPTS};
+use jitgate_filter::fake::{ConflictingWriter, FakeHost, FakeSharedData};
 use jitgate_filter::host::CallResponse;
 use jitgate_filter::request::RequestFlow;
 use jitgate_filter::root;
 use jitgate_filter::state::VmState;
+use jitgate_grant::GrantUsage;
 use serde_json::{json, Value};
+use std::cell::RefCell;
+use std::rc::Rc;
 
 /// What the filter answered: outcome, reason code and HTTP status.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,8 +39,9 @@ pub struct GlueAnswer {
 
 /// Runs `vector` through the filter's request flow.
 pub fn answer(vector: &Vector) -> GlueAnswer {
-    let mut state = vm_for(vector);
-    let mut host = request_for(vector);
+    let shared = shared_data_for(vector);
+    let mut state = vm_for(vector, &shared);
+    let mut host = request_for(vector).sharing(&shared);
     let mut flow = RequestFlow::new();
     let body_len = host.request_body.len();
     flow.on_headers(&mut state, &mut host, false);
@@ -67,9 +74,45 @@ fn settings_for(vector: &Vector) -> Value {
     config
 }
 
-fn vm_for(vector: &Vector) -> VmState {
+/// The Envoy's shared data as the vector has it: each grant's usage so far.
+fn shared_data_for(vector: &Vector) -> Rc<RefCell<FakeSharedData>> {
+    let shared = FakeSharedData::shared();
+    let mut store = shared.borrow_mut();
+    for (grant_id, used) in &vector.usage {
+        let used = GrantUsage {
+            requests: used.requests,
+            tokens: used.tokens,
+        };
+        store
+            .write(&grant_key(grant_id), &encode(used), None)
+            .unwrap();
+    }
+    if !vector.gate.budget_current {
+        let grant_id = vector
+            .recipe
+            .as_ref()
+            .and_then(|recipe| recipe.claims.get("grant_id"))
+            .and_then(Value::as_str)
+            .expect("a vector that cannot count names a grant");
+        let key = grant_key(grant_id);
+        if store.value(&key).is_none() {
+            store
+                .write(&key, &encode(GrantUsage::default()), None)
+                .unwrap();
+        }
+        store.conflicting_writers.push(ConflictingWriter {
+            key,
+            value: None,
+            times: MAX_ATTEMPTS + 1,
+        });
+    }
+    drop(store);
+    shared
+}
+
+fn vm_for(vector: &Vector, shared: &Rc<RefCell<FakeSharedData>>) -> VmState {
     let now_ms = u64::try_from(vector.now).unwrap() * 1000;
-    let mut host = FakeHost::at(now_ms);
+    let mut host = FakeHost::at(now_ms).sharing(shared);
     let mut state = root::configure(
         &mut host,
         settings_for(vector).to_string().as_bytes(),
