@@ -106,8 +106,10 @@ pub struct LogEntry {
     pub observation: Option<Observation>,
 }
 
-impl From<Candidate> for LogEntry {
-    fn from(candidate: Candidate) -> LogEntry {
+impl LogEntry {
+    /// The entry for a validated record; with `observed`, what the guard counts in it too
+    /// (only worked out while a guard applies batches in the ingest transaction).
+    pub fn from_candidate(candidate: Candidate, observed: bool) -> LogEntry {
         let Candidate {
             position,
             record,
@@ -115,7 +117,7 @@ impl From<Candidate> for LogEntry {
             leaf,
         } = candidate;
         // The leaf index is set when the log places it.
-        let observation = observe(0, &record);
+        let observation = if observed { observe(0, &record) } else { None };
         LogEntry {
             observation,
             position,
@@ -224,12 +226,26 @@ impl AuditLog {
     /// Appends the new records among `candidates`, in order; replays are acknowledged and
     /// conflicting replays refused. All in one transaction: on error nothing is stored.
     pub async fn append(&self, candidates: Vec<Candidate>) -> Result<AppendOutcome> {
-        self.append_entries(candidates.into_iter().map(LogEntry::from).collect())
-            .await
+        // Read once: the entries are observed for exactly the guard that applies them.
+        let guard = self.inline_guard.get();
+        let entries = candidates
+            .into_iter()
+            .map(|candidate| LogEntry::from_candidate(candidate, guard.is_some()))
+            .collect();
+        self.append_observed(entries, guard).await
     }
 
-    /// [`Self::append`] for entries of any kind.
-    pub async fn append_entries(&self, candidates: Vec<LogEntry>) -> Result<AppendOutcome> {
+    /// [`Self::append`] for entries of any kind; their `observation`s are final (the
+    /// collector's own guard records have none).
+    pub async fn append_entries(&self, entries: Vec<LogEntry>) -> Result<AppendOutcome> {
+        self.append_observed(entries, self.inline_guard.get()).await
+    }
+
+    async fn append_observed(
+        &self,
+        candidates: Vec<LogEntry>,
+        guard: Option<&Arc<Guard>>,
+    ) -> Result<AppendOutcome> {
         let mut state = self.state.lock().await;
         let mut in_batch: HashMap<(&str, u64), Hash> = HashMap::new();
         let mut fates = Vec::with_capacity(candidates.len());
@@ -317,7 +333,6 @@ impl AuditLog {
         };
         let mut applied = None;
         if !rows.is_empty() {
-            let guard = self.inline_guard.get();
             let rules = guard.map(|guard| guard.rules());
             let batch = guard.zip(rules.as_deref()).map(|(guard, rules)| Batch {
                 log_id: guard.log_id(),
@@ -342,7 +357,7 @@ impl AuditLog {
             state.last_checkpoint = checkpoint;
             bump(&self.metrics.checkpoints_signed, 1);
         }
-        if let (Some(guard), Some(applied)) = (self.inline_guard.get(), applied) {
+        if let (Some(guard), Some(applied)) = (guard, applied) {
             guard.after_apply(state.frontier.size(), applied);
         }
         self.size.send_replace(state.frontier.size());
