@@ -161,9 +161,19 @@ impl IssuerClient {
     }
 }
 
-/// The reason a guard revocation carries.
+/// The most characters a revocation reason may have at the issuer.
+const MAX_REASON_CHARS: usize = 2000;
+
+/// The reason a guard revocation carries (cut to what the issuer takes: a revocation must
+/// never be refused for its wording).
 pub fn revoke_reason(firing: &GuardRecord) -> String {
-    format!("guard: rule {} fired: {}", firing.rule, firing.detail)
+    let reason = format!("guard: rule {} fired: {}", firing.rule, firing.detail);
+    if reason.chars().count() <= MAX_REASON_CHARS {
+        return reason;
+    }
+    let mut cut: String = reason.chars().take(MAX_REASON_CHARS - 1).collect();
+    cut.push('…');
+    cut
 }
 
 /// A grant id as one path segment (ids are plain ASCII; anything else is escaped).
@@ -198,6 +208,16 @@ mod tests {
         );
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         assert_eq!(read_token(&path).unwrap(), "jgt_guard_0123456789");
+    }
+
+    #[test]
+    fn a_long_reason_is_cut_to_what_the_issuer_takes() {
+        let mut firing = crate::guard::record::tests::sample();
+        assert_eq!(revoke_reason(&firing), "guard: rule probing fired: 5 refusals in 60 s");
+        firing.detail = "x".repeat(3000);
+        let reason = revoke_reason(&firing);
+        assert_eq!(reason.chars().count(), 2000);
+        assert!(reason.ends_with("xx…"));
     }
 
     #[test]

@@ -225,7 +225,7 @@ impl GuardRecord {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn sample() -> GuardRecord {
