@@ -213,7 +213,10 @@ mod tests {
     #[test]
     fn a_long_reason_is_cut_to_what_the_issuer_takes() {
         let mut firing = crate::guard::record::tests::sample();
-        assert_eq!(revoke_reason(&firing), "guard: rule probing fired: 5 refusals in 60 s");
+        assert_eq!(
+            revoke_reason(&firing),
+            "guard: rule probing fired: 5 refusals in 60 s"
+        );
         firing.detail = "x".repeat(3000);
         let reason = revoke_reason(&firing);
         assert_eq!(reason.chars().count(), 2000);
