@@ -1,5 +1,6 @@
-//! The eight configurations measured side by side: what sits in Envoy's filter chain, which
-//! request the load sends, and whether every request carries a token the gate has not seen.
+//! The nine configurations measured side by side: what sits in Envoy's filter chain, which
+//! request the load sends, and whether every request carries a token the gate has not seen
+//! or a token whose grant has a budget.
 //!
 //! All of them share `envoy/bench.template.yaml` (an upstream served by the same Envoy) and differ
 //! only in the filter chain spliced into it from `envoy/bench-filters/`, so a difference in
@@ -71,6 +72,10 @@ pub enum Configuration {
     NoopWasm,
     /// (5) jitgate, audit records streamed to a running `jitgate collector serve`.
     JitgateAudit,
+    /// (5b) the same, with a token whose grant has a budget (`limits`, never reached): every
+    /// request is counted in the Envoy's shared data, at admission and from the response's
+    /// usage.
+    JitgateAuditBudget,
     /// (6) jitgate without an audit section.
     JitgateNoAudit,
     /// (7) jitgate, every request a token it has not verified recently.
@@ -81,28 +86,30 @@ pub enum Configuration {
 
 impl Configuration {
     /// Every configuration, in the order of the report (and of each round).
-    pub const ALL: [Configuration; 8] = [
+    pub const ALL: [Configuration; 9] = [
         Configuration::NoAuth,
         Configuration::JwtAuthnCached,
         Configuration::JwtAuthnUncached,
         Configuration::NoopWasm,
         Configuration::JitgateAudit,
+        Configuration::JitgateAuditBudget,
         Configuration::JitgateNoAudit,
         Configuration::JitgateFreshTokens,
         Configuration::JitgateBodyScope,
     ];
 
-    /// Its number in the issue and the report, 1–8.
-    pub fn number(self) -> usize {
+    /// Its number in the issue and the report: 1–8, and 5b next to the 5 it varies.
+    pub fn number(self) -> &'static str {
         match self {
-            Configuration::NoAuth => 1,
-            Configuration::JwtAuthnCached => 2,
-            Configuration::JwtAuthnUncached => 3,
-            Configuration::NoopWasm => 4,
-            Configuration::JitgateAudit => 5,
-            Configuration::JitgateNoAudit => 6,
-            Configuration::JitgateFreshTokens => 7,
-            Configuration::JitgateBodyScope => 8,
+            Configuration::NoAuth => "1",
+            Configuration::JwtAuthnCached => "2",
+            Configuration::JwtAuthnUncached => "3",
+            Configuration::NoopWasm => "4",
+            Configuration::JitgateAudit => "5",
+            Configuration::JitgateAuditBudget => "5b",
+            Configuration::JitgateNoAudit => "6",
+            Configuration::JitgateFreshTokens => "7",
+            Configuration::JitgateBodyScope => "8",
         }
     }
 
@@ -114,6 +121,7 @@ impl Configuration {
             Configuration::JwtAuthnUncached => "native jwt_authn (no cache) + RBAC scope",
             Configuration::NoopWasm => "no-op Wasm filter",
             Configuration::JitgateAudit => "jitgate, audit streaming to the collector",
+            Configuration::JitgateAuditBudget => "(5) with a budget on the grant (counted)",
             Configuration::JitgateNoAudit => "jitgate, audit off",
             Configuration::JitgateFreshTokens => "jitgate, a fresh token every request",
             Configuration::JitgateBodyScope => "jitgate, body-scoped /v1/chat/completions",
@@ -133,11 +141,17 @@ impl Configuration {
         self == Configuration::JitgateFreshTokens
     }
 
+    /// Whether requests carry a token whose grant has a budget.
+    pub fn budgeted(self) -> bool {
+        self == Configuration::JitgateAuditBudget
+    }
+
     /// Whether jitgate's filter is in the chain.
     pub fn is_jitgate(self) -> bool {
         matches!(
             self,
             Configuration::JitgateAudit
+                | Configuration::JitgateAuditBudget
                 | Configuration::JitgateNoAudit
                 | Configuration::JitgateFreshTokens
                 | Configuration::JitgateBodyScope
@@ -146,7 +160,10 @@ impl Configuration {
 
     /// Whether audit records stream to the collector.
     pub fn streams_audit(self) -> bool {
-        self == Configuration::JitgateAudit
+        matches!(
+            self,
+            Configuration::JitgateAudit | Configuration::JitgateAuditBudget
+        )
     }
 
     /// The Envoy to start for it: one worker, the bench template with this filter chain.

@@ -91,6 +91,7 @@ struct LoadFiles {
     _dir: tempfile::TempDir,
     script: PathBuf,
     one_token: PathBuf,
+    budgeted_token: PathBuf,
     fresh_tokens: PathBuf,
 }
 
@@ -100,6 +101,11 @@ impl LoadFiles {
         std::fs::write(&script, load::WRK_SCRIPT).map_err(BenchError::file(&script))?;
         let one_token = dir.path().join("one-token.txt");
         tokens::write_token_file(&one_token, &[tokens::bench_token("bench-cached")])?;
+        let budgeted_token = dir.path().join("budgeted-token.txt");
+        tokens::write_token_file(
+            &budgeted_token,
+            &[tokens::budgeted_bench_token("bench-budgeted")],
+        )?;
         let fresh_tokens = dir.path().join("fresh-tokens.txt");
         let started = Instant::now();
         tokens::write_token_file(
@@ -114,6 +120,7 @@ impl LoadFiles {
             _dir: dir,
             script,
             one_token,
+            budgeted_token,
             fresh_tokens,
         })
     }
@@ -121,6 +128,8 @@ impl LoadFiles {
     fn tokens_for(&self, configuration: Configuration) -> &Path {
         if configuration.fresh_tokens() {
             &self.fresh_tokens
+        } else if configuration.budgeted() {
+            &self.budgeted_token
         } else {
             &self.one_token
         }
@@ -209,9 +218,9 @@ pub fn measure(plan: &Plan) -> Result<Throughput, BenchError> {
                     .push(after.saturating_sub(before) as f64 / seconds);
             }
             eprintln!(
-                "bench: round {round}/{} ({}) {:>9.0} req/s  p50 {:>7.3} ms  p99 {:>7.3} ms  errors {}",
+                "bench: round {round}/{} {:<5}{:>9.0} req/s  p50 {:>7.3} ms  p99 {:>7.3} ms  errors {}",
                 plan.rounds,
-                configuration.number(),
+                format!("({})", configuration.number()),
                 result.requests_per_second(),
                 result.p50.as_secs_f64() * 1e3,
                 result.p99.as_secs_f64() * 1e3,

@@ -22,10 +22,26 @@ const BENCH_TIMES: Times = Times {
     exp: Some(3600),
 };
 
+/// The budget of configuration (5b)'s grant: far more than any run sends, so every request
+/// is counted and none is refused.
+pub const BENCH_LIMITS: (u64, u64) = (1_000_000_000_000, 1_000_000_000_000_000);
+
 /// One token for grant `grant-<name>` (its own `jti` and `grant_id`) holding [`BENCH_SCOPE`].
 pub fn bench_token(name: &str) -> String {
     let mut claims = standard_claims(name);
     claims.insert("scope".into(), Value::String(BENCH_SCOPE.to_owned()));
+    Recipe::honest(TestKey::Ed25519, claims, BENCH_TIMES).token(now())
+}
+
+/// The same with [`BENCH_LIMITS`] in its `limits` claim.
+pub fn budgeted_bench_token(name: &str) -> String {
+    let mut claims = standard_claims(name);
+    claims.insert("scope".into(), Value::String(BENCH_SCOPE.to_owned()));
+    let (requests, tokens) = BENCH_LIMITS;
+    claims.insert(
+        "limits".into(),
+        serde_json::json!({"requests": requests, "tokens": tokens}),
+    );
     Recipe::honest(TestKey::Ed25519, claims, BENCH_TIMES).token(now())
 }
 
