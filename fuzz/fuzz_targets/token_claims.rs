@@ -13,8 +13,9 @@ use jitgate_conformance::testkeys::TestKey;
 use jitgate_fuzz::fixtures::{self, NOW};
 use jitgate_grant::mint::sign_compact;
 use jitgate_grant::{
-    decide, decide_cached, DecisionInputs, KeySet, KeyState, ModelFact, Outcome, Policy,
-    RequestFacts, RevocationState, RevokedGrants, TokenInput, UnixTime, VerificationCache,
+    decide, decide_cached, DecisionInputs, KeySet, KeyState, ModelFact, NothingUsed, Outcome,
+    Policy, RequestFacts, RevocationState, RevokedGrants, TokenInput, UnixTime, UsageState,
+    VerificationCache,
 };
 use libfuzzer_sys::fuzz_target;
 use serde_json::{json, Map, Value};
@@ -174,6 +175,7 @@ fuzz_target!(|token: Token| {
         revocations: RevocationState::Current(&revoked),
         now: UnixTime(NOW),
         audit_full: false,
+        usage: UsageState::Counted(&NothingUsed),
     };
     let decision = decide(&inputs);
     let mut cache = VerificationCache::new(2);

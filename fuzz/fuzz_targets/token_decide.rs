@@ -15,8 +15,8 @@ use jitgate_grant::scope::{any_covers, Scope};
 use jitgate_grant::token::parse_compact;
 use jitgate_grant::{
     decide, decide_cached, extract_bearer, read_model, verify_token, Decision, DecisionInputs,
-    KeySet, KeyState, ModelFact, Outcome, Policy, RequestFacts, RevocationState, RevokedGrants,
-    TokenInput, UnixTime, VerificationCache,
+    KeySet, KeyState, ModelFact, NothingUsed, Outcome, Policy, RequestFacts, RevocationState,
+    RevokedGrants, TokenInput, UnixTime, UsageState, VerificationCache,
 };
 use libfuzzer_sys::fuzz_target;
 use std::sync::LazyLock;
@@ -103,6 +103,12 @@ fuzz_target!(|data: &[u8]| {
         },
         now,
         audit_full: flags & 8 == 8,
+        // A budget can only turn an allow into a deny: every property below still holds.
+        usage: if flags & 16 == 0 {
+            UsageState::Counted(&NothingUsed)
+        } else {
+            UsageState::Unavailable
+        },
     };
 
     let first = inputs_at(first_now);
