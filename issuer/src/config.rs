@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use crate::identity::RoleGroups;
 use crate::rate_limit::{RateLimit, RateLimits};
 
 /// How to run the issuer.
@@ -63,6 +64,16 @@ pub struct ServeConfig {
         default_value = "jitgate-admins"
     )]
     pub admin_group: Vec<String>,
+    /// Groups whose members act as the guard (repeat or comma-separate): they may only
+    /// revoke grants (not rate-limited), post alerts and report usage. A member is never an
+    /// admin.
+    #[arg(
+        long,
+        env = "JITGATE_GUARD_GROUPS",
+        value_delimiter = ',',
+        default_value = "jitgate-guards"
+    )]
+    pub guard_group: Vec<String>,
     /// File holding the data-plane credential the revocation feed requires.
     #[arg(long, env = "JITGATE_DATA_PLANE_CREDENTIAL_FILE")]
     pub data_plane_credential_file: Option<PathBuf>,
@@ -144,6 +155,7 @@ impl ServeConfig {
             oidc_jwks_ttl: "5m".into(),
             oidc_jwks_unknown_kid_interval: "30s".into(),
             admin_group: vec!["jitgate-admins".into()],
+            guard_group: vec!["jitgate-guards".into()],
             data_plane_credential_file: None,
             data_plane_credential: None,
             issuer_url: format!("http://{listen}"),
@@ -160,6 +172,14 @@ impl ServeConfig {
             revoke_burst: RateLimits::default().revoke.burst,
             revocations_per_hour: RateLimits::default().revoke.per_hour,
             demo: true,
+        }
+    }
+
+    /// The groups that make admins and the guard.
+    pub fn role_groups(&self) -> RoleGroups {
+        RoleGroups {
+            admin: self.admin_group.clone(),
+            guard: self.guard_group.clone(),
         }
     }
 

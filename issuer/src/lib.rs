@@ -10,6 +10,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod events;
+pub mod guard;
 pub mod identity;
 pub mod ids;
 pub mod keys;

@@ -38,6 +38,16 @@ pub async fn build_state(config: &ServeConfig) -> Result<AppState> {
             "--demo uses public demo credentials and only listens on loopback".into(),
         ));
     }
+    if let Some(both) = config
+        .guard_group
+        .iter()
+        .find(|group| config.admin_group.contains(group))
+    {
+        // Every admin would become the guard and lose the admin role: surely a slip.
+        return Err(Error::Config(format!(
+            "group {both:?} is both an --admin-group and a --guard-group; the guard's group must be its own"
+        )));
+    }
     create_data_dir(&config.data_dir)?;
     let url = config
         .database_url
@@ -145,7 +155,7 @@ pub async fn build_state(config: &ServeConfig) -> Result<AppState> {
     Ok(AppState::new(Shared {
         store,
         policy,
-        auth: Authenticator::new(api_tokens, oidc, config.admin_group.clone()),
+        auth: Authenticator::new(api_tokens, oidc, config.role_groups()),
         data_plane,
         keys,
         clock: Arc::new(SystemClock),

@@ -91,6 +91,8 @@ async fn openapi_lists_every_route() {
         "/v1/grants",
         "/v1/grants/{id}/token",
         "/v1/grants/{id}/revoke",
+        "/v1/grants/{id}/usage",
+        "/v1/alerts",
         "/v1/revocations",
         "/v1/admin/policy/reload",
         "/v1/admin/keys/rotate",
@@ -111,7 +113,12 @@ async fn health_and_whoami() {
     let who = issuer.get("/v1/whoami", Some("root")).await;
     assert_eq!(
         who.body,
-        json!({"subject": "root", "kind": "person", "groups": ["jitgate-admins", "ml-leads", "ml-eng"], "admin": true})
+        json!({"subject": "root", "kind": "person", "groups": ["jitgate-admins", "ml-leads", "ml-eng"], "admin": true, "guard": false})
+    );
+    let guard = issuer.get("/v1/whoami", Some("guard")).await;
+    assert_eq!(
+        guard.body,
+        json!({"subject": "guard", "kind": "service", "groups": ["jitgate-guards"], "admin": false, "guard": true})
     );
     let bot = issuer.get("/v1/whoami", Some("ci-bot")).await;
     assert_eq!(bot.body["kind"], "service");
@@ -119,7 +126,8 @@ async fn health_and_whoami() {
 }
 
 /// Every endpoint × every role, as one table: anonymous, the requester (alice), a reviewer
-/// (bob), a stranger (dana), an admin who also reviews (root), a service account (ci-bot).
+/// (bob), a stranger (dana), an admin who also reviews (root), a service account (ci-bot),
+/// the guard.
 #[tokio::test]
 async fn every_endpoint_answers_every_role_as_specified() {
     let issuer = TestIssuer::sqlite().await;
@@ -138,122 +146,147 @@ async fn every_endpoint_answers_every_role_as_specified() {
         Some("dana"),
         Some("root"),
         Some("ci-bot"),
+        Some("guard"),
     ];
-    //                                                    anon alice bob  dana root ci-bot
-    let table: Vec<(Method, String, Option<serde_json::Value>, [u16; 6])> = vec![
+    let alert = json!({
+        "grant_id": grant, "subject": "alice", "rule": "probing", "action": "alert",
+        "window_seconds": 60, "counts": {"limit": 3, "refusals": 3}, "detail": "3 refusals",
+        "fired_at": "2026-01-01T00:00:00Z", "firing_id": "gf-table"
+    });
+    let usage = json!({"requests": 1, "tokens": 2, "denied": 0, "as_of": "2026-01-01T00:00:00Z"});
+    //                                                    anon alice bob  dana root ci-bot guard
+    let table: Vec<(Method, String, Option<serde_json::Value>, [u16; 7])> = vec![
         (
             Method::GET,
             "/healthz".into(),
             None,
-            [200, 200, 200, 200, 200, 200],
+            [200, 200, 200, 200, 200, 200, 200],
         ),
         (
             Method::GET,
             "/.well-known/jwks.json".into(),
             None,
-            [200, 200, 200, 200, 200, 200],
+            [200, 200, 200, 200, 200, 200, 200],
         ),
         (
             Method::GET,
             "/openapi.json".into(),
             None,
-            [200, 200, 200, 200, 200, 200],
+            [200, 200, 200, 200, 200, 200, 200],
         ),
         (
             Method::GET,
             "/v1/whoami".into(),
             None,
-            [401, 200, 200, 200, 200, 200],
+            [401, 200, 200, 200, 200, 200, 200],
         ),
         (
             Method::GET,
             "/v1/requests".into(),
             None,
-            [401, 200, 200, 200, 200, 200],
+            [401, 200, 200, 200, 200, 200, 403],
         ),
         (
             Method::GET,
             "/v1/requests?view=reviewable".into(),
             None,
-            [401, 200, 200, 200, 200, 200],
+            [401, 200, 200, 200, 200, 200, 403],
         ),
         (
             Method::GET,
             "/v1/requests?view=all".into(),
             None,
-            [401, 403, 403, 403, 200, 403],
+            [401, 403, 403, 403, 200, 403, 403],
         ),
         (
             Method::GET,
             format!("/v1/requests/{pending}"),
             None,
-            [401, 200, 200, 404, 200, 404],
+            [401, 200, 200, 404, 200, 404, 403],
         ),
         (
             Method::POST,
             format!("/v1/requests/{pending}/approve"),
             Some(json!({})),
-            [401, 403, 999, 404, 999, 404],
+            [401, 403, 999, 404, 999, 404, 403],
         ),
         (
             Method::POST,
             format!("/v1/requests/{pending}/deny"),
             Some(json!({"comment": "no"})),
-            [401, 403, 999, 404, 999, 404],
+            [401, 403, 999, 404, 999, 404, 403],
         ),
         (
             Method::POST,
             format!("/v1/requests/{pending}/cancel"),
             Some(json!({})),
-            [401, 999, 403, 404, 403, 404],
+            [401, 999, 403, 404, 403, 404, 403],
         ),
         (
             Method::GET,
             "/v1/grants".into(),
             None,
-            [401, 200, 200, 200, 200, 200],
+            [401, 200, 200, 200, 200, 200, 403],
         ),
         (
             Method::GET,
             "/v1/grants?view=all".into(),
             None,
-            [401, 403, 403, 403, 200, 403],
+            [401, 403, 403, 403, 200, 403, 403],
         ),
         (
             Method::POST,
             format!("/v1/grants/{grant}/token"),
             None,
-            [401, 200, 403, 404, 403, 404],
+            [401, 200, 403, 404, 403, 404, 403],
         ),
         (
             Method::POST,
             format!("/v1/grants/{grant}/revoke"),
             Some(json!({})),
-            [401, 999, 999, 404, 999, 404],
+            [401, 999, 999, 404, 999, 404, 999],
+        ),
+        (
+            Method::POST,
+            "/v1/alerts".into(),
+            Some(alert),
+            [401, 403, 403, 403, 403, 403, 201],
+        ),
+        (
+            Method::GET,
+            "/v1/alerts".into(),
+            None,
+            [401, 200, 200, 200, 200, 200, 403],
+        ),
+        (
+            Method::PUT,
+            format!("/v1/grants/{grant}/usage"),
+            Some(usage),
+            [401, 403, 403, 403, 403, 403, 200],
         ),
         (
             Method::GET,
             "/v1/revocations".into(),
             None,
-            [401, 401, 401, 401, 401, 401],
+            [401, 401, 401, 401, 401, 401, 401],
         ),
         (
             Method::POST,
             "/v1/admin/keys/reload".into(),
             None,
-            [401, 403, 403, 403, 200, 403],
+            [401, 403, 403, 403, 200, 403, 403],
         ),
         (
             Method::POST,
             "/v1/admin/policy/reload".into(),
             None,
-            [401, 403, 403, 403, 400, 403],
+            [401, 403, 403, 403, 400, 403, 403],
         ),
         (
             Method::POST,
             "/v1/admin/keys/rotate".into(),
             None,
-            [401, 403, 403, 403, 200, 403],
+            [401, 403, 403, 403, 200, 403, 403],
         ),
     ];
     for (method, path, body, expected) in table {
@@ -283,4 +316,23 @@ async fn every_endpoint_answers_every_role_as_specified() {
         .await;
     assert_eq!(still.body["state"], "pending");
     assert_eq!(still.body["history"].as_array().unwrap().len(), 1);
+    // The guard's one alert and one usage report, nothing else: no request of its own, and
+    // the grant's history grew by the alert only.
+    let all = issuer.get("/v1/requests?view=all", Some("root")).await;
+    assert_eq!(all.body["requests"].as_array().unwrap().len(), 2);
+    let grant = issuer
+        .get(&format!("/v1/requests/{grant}"), Some("alice"))
+        .await;
+    assert_eq!(grant.body["state"], "active");
+    let events: Vec<&str> = grant.body["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|step| step["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, ["transition", "transition", "transition", "alert"]);
+    assert_eq!(
+        grant.body["usage"],
+        json!({"requests": 1, "tokens": 2, "denied": 0, "as_of": "2026-01-01T00:00:00.000000000Z"})
+    );
 }

@@ -6,8 +6,12 @@
 //!
 //! Roles (demo identities): the requester kind (alice, ml-eng), a reviewer of training and
 //! inference requests (bob, ml-leads), an admin who also reviews (root), a service account
-//! (ci-bot, ml-eng), a person who reviews none of these (dana, data-stewards), and nobody.
-//! "Someone else's" is always erin's (ml-eng), whom none of them is.
+//! (ci-bot, ml-eng), a person who reviews none of these (dana, data-stewards), the guard
+//! (guard, jitgate-guards), and nobody. "Someone else's" is always erin's (ml-eng), whom none
+//! of them is.
+//!
+//! Separation of duties: the guard may revoke any grant, post alerts and report usage, and
+//! nothing else — not even read a request; nobody else may post alerts or report usage.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -26,6 +30,19 @@ enum Target {
     Grant,
 }
 
+/// What a successful call changes about its target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Effect {
+    /// Nothing.
+    None,
+    /// Its state, to this one (and its history).
+    State(&'static str),
+    /// Its history only (an alert).
+    History,
+    /// Its usage only.
+    Usage,
+}
+
 /// One endpoint.
 #[derive(Debug, Clone, Copy)]
 struct Endpoint {
@@ -33,69 +50,82 @@ struct Endpoint {
     /// `{id}` is replaced by the target's id.
     path: &'static str,
     target: Target,
-    /// The state the target is in after a successful call.
-    changes_to: Option<&'static str>,
+    /// What a successful call changes.
+    effect: Effect,
 }
 
-const ENDPOINTS: [Endpoint; 8] = [
+const ENDPOINTS: [Endpoint; 10] = [
     Endpoint {
         method: "GET",
         path: "/v1/requests/{id}",
         target: Target::Pending,
-        changes_to: None,
+        effect: Effect::None,
     },
     Endpoint {
         method: "POST",
         path: "/v1/requests/{id}/approve",
         target: Target::Pending,
-        changes_to: Some("active"),
+        effect: Effect::State("active"),
     },
     Endpoint {
         method: "POST",
         path: "/v1/requests/{id}/deny",
         target: Target::Pending,
-        changes_to: Some("denied"),
+        effect: Effect::State("denied"),
     },
     Endpoint {
         method: "POST",
         path: "/v1/requests/{id}/cancel",
         target: Target::Pending,
-        changes_to: Some("cancelled"),
+        effect: Effect::State("cancelled"),
     },
     Endpoint {
         method: "GET",
         path: "/v1/requests/{id}",
         target: Target::Grant,
-        changes_to: None,
+        effect: Effect::None,
     },
     Endpoint {
         method: "POST",
         path: "/v1/grants/{id}/token",
         target: Target::Grant,
-        changes_to: None,
+        effect: Effect::None,
     },
     Endpoint {
         method: "POST",
         path: "/v1/grants/{id}/revoke",
         target: Target::Grant,
-        changes_to: Some("revoked"),
+        effect: Effect::State("revoked"),
     },
     Endpoint {
         method: "POST",
         path: "/v1/requests/{id}/cancel",
         target: Target::Grant,
-        changes_to: None,
+        effect: Effect::None,
+    },
+    Endpoint {
+        method: "POST",
+        path: "/v1/alerts",
+        target: Target::Grant,
+        effect: Effect::History,
+    },
+    Endpoint {
+        method: "PUT",
+        path: "/v1/grants/{id}/usage",
+        target: Target::Grant,
+        effect: Effect::Usage,
     },
 ];
 
 /// The roles, in the column order of [`EXPECTED`]. `dana` and nobody have no "own".
-const ROLES: [Option<&str>; 6] = [
+const ROLES: [Option<&str>; 7] = [
     None,
     Some("alice"),
     Some("bob"),
     Some("root"),
     Some("ci-bot"),
     Some("dana"),
+    Some("guard"),
 ];
 
 /// Per endpoint (rows as in [`ENDPOINTS`]) and role (columns as in [`ROLES`]): the status on
@@ -105,18 +135,22 @@ const ROLES: [Option<&str>; 6] = [
 /// reviewers see and review others' requests but never their own (403 `self_review`), and
 /// never cancel, mint for or otherwise act as the requester (403); only the requester cancels
 /// and mints; requester, reviewers and admins revoke; an active grant cannot be cancelled
-/// (409), only revoked.
+/// (409), only revoked. The guard has no requests of its own; it revokes any grant, posts
+/// alerts and reports usage, and gets 403 for everything else — it does not even learn
+/// whether a request exists. Alerts and usage are the guard's alone (403 for everyone).
 #[rustfmt::skip]
-const EXPECTED: [[(u16, u16); 6]; 8] = [
-    //  nobody      alice       bob         root        ci-bot      dana
-    [(0, 401), (200, 404), (200, 200), (200, 200), (200, 404), (0, 404)], // show pending
-    [(0, 401), (403, 404), (403, 200), (403, 200), (403, 404), (0, 404)], // approve
-    [(0, 401), (403, 404), (403, 200), (403, 200), (403, 404), (0, 404)], // deny
-    [(0, 401), (200, 404), (200, 403), (200, 403), (200, 404), (0, 404)], // cancel pending
-    [(0, 401), (200, 404), (200, 200), (200, 200), (200, 404), (0, 404)], // show grant
-    [(0, 401), (200, 404), (200, 403), (200, 403), (200, 404), (0, 404)], // mint a token
-    [(0, 401), (200, 404), (200, 200), (200, 200), (200, 404), (0, 404)], // revoke
-    [(0, 401), (409, 404), (409, 403), (409, 403), (409, 404), (0, 404)], // cancel a grant
+const EXPECTED: [[(u16, u16); 7]; 10] = [
+    //  nobody      alice       bob         root        ci-bot      dana      guard
+    [(0, 401), (200, 404), (200, 200), (200, 200), (200, 404), (0, 404), (0, 403)], // show pending
+    [(0, 401), (403, 404), (403, 200), (403, 200), (403, 404), (0, 404), (0, 403)], // approve
+    [(0, 401), (403, 404), (403, 200), (403, 200), (403, 404), (0, 404), (0, 403)], // deny
+    [(0, 401), (200, 404), (200, 403), (200, 403), (200, 404), (0, 404), (0, 403)], // cancel pending
+    [(0, 401), (200, 404), (200, 200), (200, 200), (200, 404), (0, 404), (0, 403)], // show grant
+    [(0, 401), (200, 404), (200, 403), (200, 403), (200, 404), (0, 404), (0, 403)], // mint a token
+    [(0, 401), (200, 404), (200, 200), (200, 200), (200, 404), (0, 404), (0, 200)], // revoke
+    [(0, 401), (409, 404), (409, 403), (409, 403), (409, 404), (0, 404), (0, 403)], // cancel a grant
+    [(0, 401), (403, 403), (403, 403), (403, 403), (403, 403), (0, 403), (0, 201)], // post an alert
+    [(0, 401), (403, 403), (403, 403), (403, 403), (403, 403), (0, 403), (0, 200)], // report usage
 ];
 
 async fn fresh_target(issuer: &TestIssuer, owner: &str, target: Target) -> String {
@@ -133,12 +167,13 @@ async fn fresh_target(issuer: &TestIssuer, owner: &str, target: Target) -> Strin
     created["id"].as_str().unwrap().to_owned()
 }
 
-/// The target as its owner sees it: state and number of history steps.
-async fn snapshot(issuer: &TestIssuer, owner: &str, id: &str) -> (Value, usize) {
+/// The target as its owner sees it: state, number of history steps, usage.
+async fn snapshot(issuer: &TestIssuer, owner: &str, id: &str) -> (Value, usize, Value) {
     let shown = issuer.get(&format!("/v1/requests/{id}"), Some(owner)).await;
     (
         shown.body["state"].clone(),
         shown.body["history"].as_array().map_or(0, Vec::len),
+        shown.body["usage"].clone(),
     )
 }
 
@@ -156,10 +191,18 @@ fn refusal_code(status: u16, own: bool, path: &str) -> Option<&'static str> {
     }
 }
 
-fn body_for(path: &str) -> Option<Value> {
+fn body_for(path: &str, id: &str) -> Option<Value> {
     match path.rsplit('/').next() {
         Some("deny") => Some(json!({"comment": "matrix"})),
         Some("approve" | "cancel" | "revoke") => Some(json!({})),
+        Some("alerts") => Some(json!({
+            "grant_id": id, "subject": "erin", "rule": "matrix", "action": "alert",
+            "window_seconds": null, "counts": {"uses": 1}, "detail": "matrix",
+            "fired_at": "2026-01-01T00:00:00Z", "firing_id": format!("gf-{id}")
+        })),
+        Some("usage") => Some(json!({
+            "requests": 1, "tokens": 2, "denied": 3, "as_of": "2026-01-01T00:00:00Z"
+        })),
         _ => None,
     }
 }
@@ -192,7 +235,9 @@ async fn every_endpoint_role_and_ownership_answers_as_specified_and_refusals_cha
                 let before = snapshot(&issuer, owner, &id).await;
                 let path = endpoint.path.replace("{id}", &id);
                 let method = Method::from_bytes(endpoint.method.as_bytes()).unwrap();
-                let answer = issuer.call(method, &path, *role, body_for(&path)).await;
+                let answer = issuer
+                    .call(method, &path, *role, body_for(&path, &id))
+                    .await;
                 let after = snapshot(&issuer, owner, &id).await;
                 let whose = if owner == "erin" { "erin's" } else { "own" };
                 let cell = format!(
@@ -206,17 +251,31 @@ async fn every_endpoint_role_and_ownership_answers_as_specified_and_refusals_cha
                     ));
                     continue;
                 }
-                let changed = before != after;
-                let should_change = status == 200 && endpoint.changes_to.is_some();
-                if changed != should_change {
-                    failures.push(format!("{cell}: state {before:?} -> {after:?}"));
-                }
-                if let (true, Some(state)) = (should_change, endpoint.changes_to) {
-                    if after.0 != state {
-                        failures.push(format!("{cell}: ended {:?}, expected {state}", after.0));
+                let succeeded = (200..300).contains(&status);
+                let effect = if succeeded {
+                    endpoint.effect
+                } else {
+                    Effect::None
+                };
+                let (state, steps, usage) = &before;
+                let as_expected = match effect {
+                    Effect::None => after == before,
+                    // An approval records two steps (approved, then active).
+                    Effect::State(to) => after.0 == to && after.1 > *steps && after.2 == *usage,
+                    Effect::History => after == (state.clone(), steps + 1, usage.clone()),
+                    Effect::Usage => {
+                        after
+                            == (
+                                state.clone(),
+                                *steps,
+                                json!({"requests": 1, "tokens": 2, "denied": 3, "as_of": "2026-01-01T00:00:00.000000000Z"}),
+                            )
                     }
+                };
+                if !as_expected {
+                    failures.push(format!("{cell} ({effect:?}): {before:?} -> {after:?}"));
                 }
-                if status != 200 && answer.body.get("token").is_some() {
+                if !succeeded && answer.body.get("token").is_some() {
                     failures.push(format!("{cell}: a refusal carried a token"));
                 }
                 let code = refusal_code(status, owner != "erin", endpoint.path);
@@ -235,5 +294,5 @@ async fn every_endpoint_role_and_ownership_answers_as_specified_and_refusals_cha
         failures.len(),
         failures.join("\n")
     );
-    assert_eq!(cells, 8 * 10, "every applicable cell ran");
+    assert_eq!(cells, 10 * 11, "every applicable cell ran");
 }

@@ -1,5 +1,6 @@
-//! The approval policy: loading and validation errors (file, line, column), annotations,
-//! reload that keeps the old policy on error, and what the example policy decides.
+//! The approval policy: loading and validation errors (file, line, column), annotations (the
+//! budget ones too), reload that keeps the old policy on error, and what the example policy
+//! decides.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -7,7 +8,7 @@ mod common;
 use std::path::Path;
 
 use axum::http::{Method, StatusCode};
-use jitgate_grant::GrantedScope;
+use jitgate_grant::{GrantedScope, Limits};
 use jitgate_issuer::identity::{Subject, SubjectKind};
 use jitgate_issuer::policy::{
     AccessFacts, PolicyEngine, PolicySource, BUILTIN_SCHEMA, EXAMPLE_POLICY,
@@ -22,7 +23,7 @@ const PERMIT: &str = "permit (principal, action == Jitgate::Action::\"request\",
 #[test]
 fn the_example_policy_validates() {
     let engine = load(EXAMPLE_POLICY).unwrap();
-    assert_eq!(engine.current().summary().policies, 12);
+    assert_eq!(engine.current().summary().policies, 14);
 }
 
 #[test]
@@ -49,17 +50,109 @@ fn schema_violations_point_at_line_and_column() {
 }
 
 #[test]
-fn annotations_are_checked_at_load() {
+fn annotations_are_checked_at_load_and_errors_point_at_them() {
     let cases = [
-        ("@approval(\"2\")", "policy.cedar: policy policy0: unknown annotation @approval (known: @id, @approvals, @max_duration, @reviewers, @message, @description)"),
-        ("@id(\"p\") @approvals(\"0\")", "policy.cedar: policy p: @approvals(\"0\") must be a whole number from 1 to 10"),
-        ("@id(\"p\") @approvals(\"two\")", "policy.cedar: policy p: @approvals(\"two\") must be a whole number from 1 to 10"),
-        ("@id(\"p\") @max_duration(\"a while\")", "policy.cedar: policy p: @max_duration(\"a while\"): \"a while\" is not a duration (expected number at 0); write e.g. 2h, 90m or 3600"),
+        ("@approval(\"2\")", "policy.cedar:1:1: policy policy0: unknown annotation @approval (known: @id, @approvals, @max_duration, @reviewers, @message, @description, @max_requests, @max_tokens, @default_requests, @default_tokens, @require_limits)"),
+        ("@id(\"p\") @approvals(\"0\")", "policy.cedar:1:10: policy p: @approvals(\"0\") must be a whole number from 1 to 10"),
+        ("@id(\"p\") @approvals(\"two\")", "policy.cedar:1:10: policy p: @approvals(\"two\") must be a whole number from 1 to 10"),
+        ("@id(\"p\") @max_duration(\"a while\")", "policy.cedar:1:10: policy p: @max_duration(\"a while\"): \"a while\" is not a duration (expected number at 0); write e.g. 2h, 90m or 3600"),
+        ("@id(\"p\")\n@max_requests(\"lots\")", "policy.cedar:2:1: policy p: @max_requests(\"lots\") must be a whole number from 1 to 9223372036854775807"),
+        ("@id(\"p\")\n@max_tokens(\"0\")", "policy.cedar:2:1: policy p: @max_tokens(\"0\") must be a whole number from 1 to 9223372036854775807"),
+        ("@id(\"p\")\n@default_tokens(\"-5\")", "policy.cedar:2:1: policy p: @default_tokens(\"-5\") must be a whole number from 1 to 9223372036854775807"),
+        ("@id(\"p\") @max_requests(\"10\")\n  @default_requests(\"20\")", "policy.cedar:2:3: policy p: @default_requests(\"20\") is more than @max_requests(\"10\")"),
+        ("@id(\"p\") @require_limits(\"tokens\") @default_tokens(\"20\")", "policy.cedar:1:36: policy p: @default_tokens contradicts @require_limits(\"tokens\"): a required limit is asked for, never defaulted"),
+        ("@id(\"p\") @require_limits(\"requests,budget\")", "policy.cedar:1:10: policy p: @require_limits(\"requests,budget\"): \"budget\" is not a limit; write requests, tokens or \"requests,tokens\""),
+        ("@id(\"p\") @require_limits(\"\")", "policy.cedar:1:10: policy p: @require_limits(\"\"): \"\" is not a limit; write requests, tokens or \"requests,tokens\""),
     ];
     for (annotations, expected) in cases {
         let error = load(&format!("{annotations}\n{PERMIT};")).unwrap_err();
         assert_eq!(error, expected);
     }
+    // Every problem of a file, in file order, each at its own line.
+    let text = format!(
+        "// budgets\n{PERMIT};\n@id(\"b\") @max_tokens(\"x\")\n{PERMIT};\n\n@id(\"c\")\n@approvals(\"99\")\n{PERMIT};\n"
+    );
+    assert_eq!(
+        load(&text).unwrap_err(),
+        "policy.cedar:3:10: policy b: @max_tokens(\"x\") must be a whole number from 1 to 9223372036854775807\n\
+         policy.cedar:7:1: policy c: @approvals(\"99\") must be a whole number from 1 to 10"
+    );
+}
+
+fn with_limits(mut facts: AccessFacts, requests: Option<u64>, tokens: Option<u64>) -> AccessFacts {
+    facts.limits = Some(Limits { requests, tokens });
+    facts
+}
+
+#[test]
+fn budget_annotations_cap_default_and_require_limits() {
+    let text = format!(
+        "@id(\"budgeted\") @max_requests(\"100\") @default_requests(\"10\") @max_tokens(\"5000\") @require_limits(\"tokens\")\n{PERMIT};\n"
+    );
+    let engine = load(&text).unwrap();
+    let policy = engine.current();
+    let base = facts("a", &[], &["training:x"], 3600);
+    let error = |facts: &AccessFacts| policy.assess(facts).unwrap_err().to_string();
+    assert_eq!(
+        error(&base),
+        "limits.tokens: policy requires a limit on tokens for scope training:x; ask for one"
+    );
+    assert_eq!(
+        error(&with_limits(base.clone(), Some(101), Some(10))),
+        "limits.requests: 101 is more than policy allows for scope training:x (at most 100)"
+    );
+    assert_eq!(
+        error(&with_limits(base.clone(), Some(100), Some(5001))),
+        "limits.tokens: 5001 is more than policy allows for scope training:x (at most 5000)"
+    );
+    let admitted = policy
+        .assess(&with_limits(base.clone(), None, Some(5000)))
+        .unwrap();
+    assert_eq!(
+        serde_json::to_value(admitted.scopes[0].budget).unwrap(),
+        serde_json::json!({"requests": {"max": 100, "default": 10}, "tokens": {"max": 5000, "required": true}})
+    );
+}
+
+#[test]
+fn a_permit_over_its_budget_leaves_the_request_to_a_stricter_one() {
+    // Like @max_duration: a request beyond the lenient permit's budget falls to the permit
+    // that allows it, with its approvals.
+    let text = format!(
+        "@id(\"small\") @approvals(\"1\") @max_requests(\"100\")\n{PERMIT};\n\
+         @id(\"large\") @approvals(\"2\") @max_requests(\"1000\")\n{PERMIT};\n"
+    );
+    let engine = load(&text).unwrap();
+    let policy = engine.current();
+    let base = facts("a", &[], &["training:x"], 3600);
+    let small = policy
+        .assess(&with_limits(base.clone(), Some(100), None))
+        .unwrap();
+    assert_eq!(small.approvals_required, 1);
+    assert_eq!(small.scopes[0].permitted_by, vec!["small", "large"]);
+    let large = policy
+        .assess(&with_limits(base.clone(), Some(101), None))
+        .unwrap();
+    assert_eq!(large.approvals_required, 2);
+    assert_eq!(large.scopes[0].permitted_by, vec!["large"]);
+    assert_eq!(
+        policy
+            .assess(&with_limits(base, Some(1001), None))
+            .unwrap_err()
+            .to_string(),
+        "limits.requests: 1001 is more than policy allows for scope training:x (at most 1000)"
+    );
+}
+
+#[test]
+fn a_duration_too_long_for_every_permit_is_reported_before_limits() {
+    let text = format!("@max_duration(\"1h\") @max_requests(\"5\")\n{PERMIT};\n");
+    let engine = load(&text).unwrap();
+    let long = with_limits(facts("a", &[], &["training:x"], 7200), Some(50), None);
+    assert_eq!(
+        engine.current().assess(&long).unwrap_err().to_string(),
+        "duration: 2h is longer than policy allows for scope training:x (at most 1h)"
+    );
 }
 
 fn facts(requester: &str, groups: &[&str], scopes: &[&str], duration: i64) -> AccessFacts {
@@ -77,6 +170,7 @@ fn facts(requester: &str, groups: &[&str], scopes: &[&str], duration: i64) -> Ac
         project: String::new(),
         has_ticket: false,
         reason: "r".into(),
+        limits: None,
     }
 }
 
@@ -148,6 +242,7 @@ fn reviewers_are_whoever_the_review_action_permits() {
         groups: groups.iter().map(|g| (*g).to_owned()).collect(),
         kind: SubjectKind::Person,
         admin: false,
+        guard: false,
     };
     let training = facts("alice", &["ml-eng"], &["training:llama-3-8b"], 3600);
     assert!(policy

@@ -1,4 +1,5 @@
-//! Per-identity rate limits on request creation, token minting and revocation: 429 with `Retry-After`
+//! Per-identity rate limits on request creation, token minting and revocation (admins and the
+//! guard revoke without a limit): 429 with `Retry-After`
 //! once the burst is spent, nothing stored for a limited call, buckets per identity and per
 //! action, refilled by the (manual) clock — so no test sleeps.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
@@ -230,4 +231,34 @@ async fn admins_revoke_without_a_limit() {
         let answer = revoke(&issuer, "root", &grant).await;
         assert_eq!(answer.status, StatusCode::OK, "{round}: {}", answer.text);
     }
+}
+
+#[tokio::test]
+async fn the_guard_revokes_without_a_limit() {
+    // Terminating every grant of a copied token, or a probing burst across many grants, must
+    // not wait for a bucket: the guard is the incident path, like admins.
+    let issuer = TestIssuer::sqlite_with_rate_limits(RateLimits {
+        create_request: RateLimit {
+            burst: 0,
+            per_hour: 0,
+        },
+        ..LIMITS
+    })
+    .await;
+    for round in 0..10 {
+        let grant = issuer
+            .request("alice", ask(&[SMALL_MODEL], "1h", &format!("{round}")))
+            .await;
+        // Refusals would count too; none of the guard's calls is limited.
+        assert_eq!(
+            revoke(&issuer, "guard", &grant).await.status,
+            StatusCode::OK
+        );
+        assert_eq!(
+            revoke(&issuer, "guard", &grant).await.status,
+            StatusCode::CONFLICT
+        );
+    }
+    let feed = issuer.feed(None).await;
+    assert_eq!(feed.body["revoked"].as_array().unwrap().len(), 10);
 }

@@ -90,3 +90,30 @@ async fn a_local_demo_issuer_serves_requests_tokens_jwks_and_the_feed() {
         "Bearer realm=\"jitgate\""
     );
 }
+
+#[tokio::test]
+async fn the_demo_guard_is_the_guard_and_a_group_cannot_be_both_admin_and_guard() {
+    let dir = tempfile::tempdir().unwrap();
+    let address = "127.0.0.1:0".parse().unwrap();
+    let config = ServeConfig::local_demo(dir.path().join("data"), address);
+    let state = build_state(&config).await.unwrap();
+    let guard = state
+        .auth
+        .authenticate_token(&jitgate_issuer::demo::demo_token(
+            jitgate_issuer::demo::DEMO_GUARD,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        (guard.id.as_str(), guard.guard, guard.admin),
+        ("guard", true, false)
+    );
+
+    let mut both = ServeConfig::local_demo(dir.path().join("other"), address);
+    both.guard_group = vec!["jitgate-guards".into(), "jitgate-admins".into()];
+    let error = build_state(&both).await.unwrap_err().to_string();
+    assert_eq!(
+        error,
+        "configuration: group \"jitgate-admins\" is both an --admin-group and a --guard-group; the guard's group must be its own"
+    );
+}

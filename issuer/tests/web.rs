@@ -226,3 +226,74 @@ async fn the_page_escapes_and_refuses_self_review() {
         .text
         .contains("you cannot review your own request, whatever your role"));
 }
+
+#[tokio::test]
+async fn reviewers_see_the_budget_they_approve() {
+    let issuer = TestIssuer::sqlite().await;
+    let budgeted = issuer
+        .request(
+            "erin",
+            serde_json::json!({"scopes": ["inference:prod/llama-70b"], "duration": "1h", "reason": "r", "limits": {"requests": 40}}),
+        )
+        .await;
+    let unbudgeted = issuer.request("alice", ask(&[TRAINING], "2h", "r")).await;
+    let frank = issuer.send(page("/review", &session("frank"))).await;
+    assert!(frank.text.contains(&format!(
+        "id=\"request-{}\"",
+        budgeted["id"].as_str().unwrap()
+    )));
+    assert!(
+        frank.text.contains(
+            "<dt>Budget</dt><dd class=\"budget\">at most 40 requests and 100000 model tokens</dd>"
+        ),
+        "{}",
+        frank.text
+    );
+    let bob = issuer.send(page("/review", &session("bob"))).await;
+    assert!(bob.text.contains(&format!(
+        "id=\"request-{}\"",
+        unbudgeted["id"].as_str().unwrap()
+    )));
+    assert!(bob
+        .text
+        .contains("<dt>Budget</dt><dd class=\"budget\">no limit on requests or tokens</dd>"));
+}
+
+#[tokio::test]
+async fn the_guard_cannot_sign_in_or_decide() {
+    let issuer = TestIssuer::sqlite().await;
+    let created = issuer.request("alice", ask(&[TRAINING], "2h", "r")).await;
+    let id = created["id"].as_str().unwrap();
+    let login = issuer
+        .send(form(
+            "/login",
+            &format!("jitgate_csrf={CSRF}"),
+            &format!("csrf={CSRF}&credential=jgt_demo_guard"),
+        ))
+        .await;
+    assert_eq!(login.status, StatusCode::FORBIDDEN);
+    assert!(login.text.contains(
+        "<p class=\"notice error\" role=\"alert\">the guard&#39;s identity may only revoke grants, post alerts and report usage</p>"
+    ));
+    assert!(set_cookies(&login)
+        .iter()
+        .all(|c| !c.starts_with("jitgate_session")));
+    // A session cookie holding the guard's token is no session.
+    let queue = issuer.send(page("/review", &session("guard"))).await;
+    assert_eq!(queue.status, StatusCode::SEE_OTHER);
+    assert_eq!(queue.headers["location"], "/login");
+    let decide = issuer
+        .send(form(
+            &format!("/review/{id}"),
+            &session("guard"),
+            &format!("csrf={CSRF}&verdict=approve"),
+        ))
+        .await;
+    assert_eq!(decide.status, StatusCode::SEE_OTHER);
+    assert_eq!(decide.headers["location"], "/login");
+    let unchanged = issuer
+        .get(&format!("/v1/requests/{id}"), Some("alice"))
+        .await;
+    assert_eq!(unchanged.body["state"], "pending");
+    assert_eq!(unchanged.body["reviews"], serde_json::json!([]));
+}

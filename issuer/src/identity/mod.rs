@@ -5,6 +5,11 @@
 //! use; `jgt_…`, known to the issuer only by their SHA-256) and ID tokens from the
 //! organisation's OIDC provider. The data-plane credential of the revocation feed is a third,
 //! separate thing ([`data_plane`]) and never identifies a subject.
+//!
+//! Two roles come from group membership ([`RoleGroups`]): **admins**, and **the guard** — the
+//! identity the collector's guard uses to revoke grants, post alerts and report usage. The
+//! guard role is exclusive: a guard subject is never an admin, whatever else its groups say,
+//! and may do nothing but those three things (see [`crate::routes::Caller`]).
 
 pub mod api_tokens;
 pub mod data_plane;
@@ -47,7 +52,20 @@ pub struct Subject {
     /// Person or service account.
     pub kind: SubjectKind,
     /// Whether the subject is in an admin group (policy reload, key rotation, any revocation).
+    /// Never true for the guard.
     pub admin: bool,
+    /// Whether the subject is the guard (a member of a guard group): it may only revoke
+    /// grants, post alerts and report usage.
+    pub guard: bool,
+}
+
+/// The groups that give a role.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoleGroups {
+    /// Members are admins.
+    pub admin: Vec<String>,
+    /// Members are the guard (`--guard-group`, default `jitgate-guards`).
+    pub guard: Vec<String>,
 }
 
 /// Turns credentials into subjects.
@@ -55,20 +73,17 @@ pub struct Subject {
 pub struct Authenticator {
     api_tokens: ApiTokens,
     oidc: Option<OidcVerifier>,
-    admin_groups: Vec<String>,
+    roles: RoleGroups,
 }
 
 impl Authenticator {
-    /// An authenticator over these sources; members of `admin_groups` are admins.
-    pub fn new(
-        api_tokens: ApiTokens,
-        oidc: Option<OidcVerifier>,
-        admin_groups: Vec<String>,
-    ) -> Self {
+    /// An authenticator over these sources; `roles` says which groups make admins and the
+    /// guard.
+    pub fn new(api_tokens: ApiTokens, oidc: Option<OidcVerifier>, roles: RoleGroups) -> Self {
         Authenticator {
             api_tokens,
             oidc,
-            admin_groups,
+            roles,
         }
     }
 
@@ -99,12 +114,17 @@ impl Authenticator {
             let identity = oidc.verify(token).await?;
             (identity.subject, identity.groups, SubjectKind::Person)
         };
-        let admin = groups.iter().any(|group| self.admin_groups.contains(group));
+        let member_of = |role: &[String]| groups.iter().any(|group| role.contains(group));
+        // Separation of duties: the guard's credential opens the guard's three calls and
+        // nothing more, even if someone also put it in an admin group.
+        let guard = member_of(&self.roles.guard);
+        let admin = !guard && member_of(&self.roles.admin);
         Ok(Subject {
             id,
             groups,
             kind,
             admin,
+            guard,
         })
     }
 }
@@ -130,5 +150,32 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>> {
         _ => Err(Error::Unauthenticated(
             "expected `Authorization: Bearer <token>`".into(),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::api_tokens::{digest, ApiTokenEntry};
+
+    #[tokio::test]
+    async fn the_guard_role_wins_over_admin_membership() {
+        let mut tokens = ApiTokens::empty();
+        tokens.insert(ApiTokenEntry {
+            subject: "watcher".into(),
+            kind: SubjectKind::Service,
+            groups: vec!["guards".into(), "admins".into()],
+            sha256: digest("jgt_watcher"),
+        });
+        let auth = Authenticator::new(
+            tokens,
+            None,
+            RoleGroups {
+                admin: vec!["admins".into()],
+                guard: vec!["guards".into()],
+            },
+        );
+        let subject = auth.authenticate_token("jgt_watcher").await.unwrap();
+        assert_eq!((subject.guard, subject.admin), (true, false));
     }
 }

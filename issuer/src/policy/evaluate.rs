@@ -1,9 +1,10 @@
 //! Asking the loaded policy the issuer's three questions about one access request.
 //!
 //! Every question is asked per requested scope. A request is allowed when every scope has a
-//! `request` permit (and no forbid) that admits its duration; among the permits that do, the
-//! one needing the fewest approvals wins (any one permit is a sufficient reason — Cedar's
-//! permit semantics). It is auto-approved only when every scope has an `auto_approve` permit;
+//! `request` permit (and no forbid) that admits its duration and its limits (see
+//! [`super::budget`]); among the permits that do, the one needing the fewest approvals wins
+//! (any one permit is a sufficient reason — Cedar's permit semantics), and its budget terms
+//! fill in the limits the request omitted. It is auto-approved only when every scope has an `auto_approve` permit;
 //! otherwise it needs the largest approval count among its scopes, from reviewers the
 //! `review` action allows for every scope.
 
@@ -12,10 +13,12 @@ use std::str::FromStr;
 use cedar_policy::{
     Authorizer, Context, Decision, Entities, EntityUid, PolicyId, Request, Response,
 };
-use jitgate_grant::GrantedScope;
+use jitgate_grant::{GrantedScope, Limits};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::annotations::PermitTerms;
+use super::budget::{BudgetTerms, LimitMiss, Measure};
 use super::load::LoadedPolicy;
 use crate::error::{Error, Result};
 use crate::identity::{Subject, SubjectKind};
@@ -44,6 +47,8 @@ pub struct AccessFacts {
     pub has_ticket: bool,
     /// The reason given.
     pub reason: String,
+    /// The limits asked for (not shown to Cedar: the permits' budget annotations judge them).
+    pub limits: Option<Limits>,
 }
 
 /// What the policy said about one scope.
@@ -59,6 +64,9 @@ pub struct ScopeExplanation {
     pub approvals: u32,
     /// Groups to ask.
     pub reviewers: Vec<String>,
+    /// The deciding permit's budget terms (what it caps, defaults and requires).
+    #[serde(default, skip_serializing_if = "BudgetTerms::is_empty")]
+    pub budget: BudgetTerms,
 }
 
 /// The policy's answer to "may this be requested, and who must agree?".
@@ -94,31 +102,21 @@ impl LoadedPolicy {
             if response.decision() == Decision::Deny {
                 return Err(self.denial(scope, &reasons));
             }
-            let admitting: Vec<&PolicyId> = reasons
+            // Each applicable permit, best first: fewest approvals, then by name, so the same
+            // permit decides every time (Cedar reports its reasons as a set).
+            let mut applicable: Vec<(&PolicyId, &PermitTerms)> = reasons
                 .iter()
-                .filter(|id| {
-                    self.terms.get(*id).is_some_and(|terms| {
-                        terms
-                            .max_duration
-                            .is_none_or(|max| facts.duration_seconds <= max)
-                    })
-                })
+                .filter_map(|id| Some((id, self.terms.get(id)?)))
                 .collect();
-            let Some(best) = admitting
+            applicable.sort_by_key(|(id, terms)| (terms.approvals, self.name(id)));
+            let admits = |terms: &PermitTerms| admission(terms, facts).is_ok();
+            let admitting: Vec<&PolicyId> = applicable
                 .iter()
-                .filter_map(|id| self.terms.get(*id))
-                .min_by_key(|terms| terms.approvals)
-            else {
-                let longest = reasons
-                    .iter()
-                    .filter_map(|id| self.terms.get(id)?.max_duration)
-                    .max()
-                    .unwrap_or(0);
-                return Err(Error::BadRequest(format!(
-                    "duration: {} is longer than policy allows for scope {scope} (at most {})",
-                    format_duration(facts.duration_seconds),
-                    format_duration(longest)
-                )));
+                .filter(|(_, terms)| admits(terms))
+                .map(|(id, _)| *id)
+                .collect();
+            let Some((_, best)) = applicable.iter().find(|(_, terms)| admits(terms)) else {
+                return Err(self.not_admitted(scope, facts, &applicable));
             };
             let auto = self.ask(&requester, AUTO_APPROVE, scope, facts)?;
             let auto_approved_by: Vec<String> = if auto.decision() == Decision::Allow {
@@ -139,6 +137,7 @@ impl LoadedPolicy {
                 },
                 reviewers: best.reviewers.clone(),
                 auto_approved_by,
+                budget: best.budget,
             });
         }
         let approvals_required = scopes.iter().map(|s| s.approvals).max().unwrap_or(0);
@@ -174,6 +173,56 @@ impl LoadedPolicy {
             }
         }
         Ok(())
+    }
+
+    /// The 400 for a scope no applicable permit admits: the duration when that is what every
+    /// permit refuses, else the limit the best permit refuses, with what policy allows.
+    fn not_admitted(
+        &self,
+        scope: &GrantedScope,
+        facts: &AccessFacts,
+        applicable: &[(&PolicyId, &PermitTerms)],
+    ) -> Error {
+        let misses: Vec<Miss> = applicable
+            .iter()
+            .filter_map(|(_, terms)| admission(terms, facts).err())
+            .collect();
+        let Some((measure, _)) = misses.iter().find_map(|miss| match miss {
+            Miss::Limit(measure, limit_miss) => Some((*measure, *limit_miss)),
+            Miss::Duration => None,
+        }) else {
+            let longest = applicable
+                .iter()
+                .filter_map(|(_, terms)| terms.max_duration)
+                .max()
+                .unwrap_or(0);
+            return Error::BadRequest(format!(
+                "duration: {} is longer than policy allows for scope {scope} (at most {})",
+                format_duration(facts.duration_seconds),
+                format_duration(longest)
+            ));
+        };
+        let field = format!("limits.{}", measure.name());
+        match measure.of(facts.limits.as_ref()) {
+            Some(asked) => {
+                // The most any permit that refuses only for being over allows.
+                let most = misses
+                    .iter()
+                    .filter_map(|miss| match miss {
+                        Miss::Limit(m, LimitMiss::Over { max }) if *m == measure => Some(*max),
+                        _ => None,
+                    })
+                    .max()
+                    .unwrap_or(0);
+                Error::BadRequest(format!(
+                    "{field}: {asked} is more than policy allows for scope {scope} (at most {most})"
+                ))
+            }
+            None => Error::BadRequest(format!(
+                "{field}: policy requires a limit on {} for scope {scope}; ask for one",
+                measure.name()
+            )),
+        }
     }
 
     fn name(&self, id: &PolicyId) -> String {
@@ -265,6 +314,29 @@ impl LoadedPolicy {
         }
         Ok(response)
     }
+}
+
+/// Why a permit does not admit a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Miss {
+    /// Longer than its `@max_duration`.
+    Duration,
+    /// A limit its budget terms refuse.
+    Limit(Measure, LimitMiss),
+}
+
+/// Whether a permit admits the request's duration, then its limits.
+fn admission(terms: &PermitTerms, facts: &AccessFacts) -> Result<(), Miss> {
+    if terms
+        .max_duration
+        .is_some_and(|max| facts.duration_seconds > max)
+    {
+        return Err(Miss::Duration);
+    }
+    terms
+        .budget
+        .check(facts.limits.as_ref())
+        .map_err(|(measure, miss)| Miss::Limit(measure, miss))
 }
 
 struct PrincipalFacts<'a> {

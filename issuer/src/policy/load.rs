@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 
 use super::annotations::{self, PermitTerms};
 use super::diagnostics::render;
+use super::locate;
 use super::{LoadSummary, PolicySource, BUILTIN_SCHEMA};
 use crate::error::{Error, Result};
 
@@ -88,10 +89,21 @@ pub fn load_text(
                 terms.insert(policy.id().clone(), found);
             }
             Ok(_) => {}
-            Err(problem) => problems.push(format!("{}: {problem}", policy_path.display())),
+            Err(problem) => {
+                let position = locate::index_of(policy.id().as_ref())
+                    .and_then(|index| locate::annotation(policy_text, index, &problem.key));
+                let at = match position {
+                    Some((line, column)) => format!("{}:{line}:{column}", policy_path.display()),
+                    None => policy_path.display().to_string(),
+                };
+                problems.push((position, format!("{at}: {}", problem.message)));
+            }
         }
     }
     if !problems.is_empty() {
+        // Cedar's policy set has no order; the file has.
+        problems.sort();
+        let problems: Vec<String> = problems.into_iter().map(|(_, problem)| problem).collect();
         return Err(Error::Policy(problems.join("\n")));
     }
     Ok(LoadedPolicy {

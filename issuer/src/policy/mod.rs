@@ -5,9 +5,11 @@
 //! changes nothing and reports every problem with its file, line and column.
 
 pub mod annotations;
+pub mod budget;
 pub mod diagnostics;
 pub mod evaluate;
 pub mod load;
+pub mod locate;
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};

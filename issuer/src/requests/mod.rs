@@ -5,5 +5,5 @@ pub mod duration;
 pub mod model;
 pub mod new;
 
-pub use model::{AccessRequest, Review, State, Transition};
+pub use model::{AccessRequest, Actor, Channel, HistoryEvent, Review, State, Transition};
 pub use new::{NewRequest, ValidRequest};

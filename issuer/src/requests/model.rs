@@ -13,6 +13,7 @@ use std::fmt;
 use jitgate_grant::Limits;
 use serde::{Deserialize, Serialize};
 
+use crate::guard::usage::Usage;
 use crate::policy::Assessment;
 
 /// Where a request is in its life.
@@ -84,19 +85,102 @@ pub struct Review {
     pub at: i64,
 }
 
-/// One step in a request's history.
+/// How a step reached the issuer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    /// The JSON API: the CLI, scripts, agents.
+    Api,
+    /// The reviewer web page.
+    Web,
+    /// The guard, with its own credential (a revocation or an alert).
+    Guard,
+    /// The issuer on its own: approval by policy, the window's start, expiry.
+    Issuer,
+}
+
+impl Channel {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Api => "api",
+            Channel::Web => "web",
+            Channel::Guard => "guard",
+            Channel::Issuer => "issuer",
+        }
+    }
+
+    /// Parses the stored spelling.
+    pub fn parse(text: &str) -> Option<Channel> {
+        [Channel::Api, Channel::Web, Channel::Guard, Channel::Issuer]
+            .into_iter()
+            .find(|channel| channel.as_str() == text)
+    }
+}
+
+/// Who took a step, and through which channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Actor<'a> {
+    /// A subject id, or `policy` / `issuer` for the issuer's own steps.
+    pub id: &'a str,
+    /// How it reached the issuer.
+    pub channel: Channel,
+}
+
+impl Actor<'static> {
+    /// The issuer itself (window start, expiry).
+    pub const ISSUER: Actor<'static> = Actor {
+        id: "issuer",
+        channel: Channel::Issuer,
+    };
+    /// The policy approving on its own.
+    pub const POLICY: Actor<'static> = Actor {
+        id: "policy",
+        channel: Channel::Issuer,
+    };
+}
+
+/// What a history entry records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HistoryEvent {
+    /// A change of state.
+    Transition,
+    /// The guard flagged the grant (`from` and `to` are the state it was in, unchanged).
+    Alert,
+}
+
+impl HistoryEvent {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HistoryEvent::Transition => "transition",
+            HistoryEvent::Alert => "alert",
+        }
+    }
+}
+
+/// One step in a request's history: a change of state, or an alert on it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Transition {
+    /// `transition` or `alert`.
+    pub event: HistoryEvent,
     /// The state before (`null` for creation).
     pub from: Option<State>,
     /// The state after.
     pub to: State,
     /// Who caused it (a subject, or `policy` / `issuer` for automatic steps).
     pub actor: String,
+    /// How it reached the issuer; `null` for steps recorded before channels were.
+    pub channel: Option<Channel>,
     /// When, Unix seconds.
     pub at: i64,
-    /// Why: the reviewer's comment, the revocation reason, the policy that decided.
+    /// Why: the reviewer's comment, the revocation reason, the policy that decided, the
+    /// guard's rule and what it saw.
     pub reason: String,
+    /// An alert's firing id (see `GET /v1/alerts`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firing_id: Option<String>,
 }
 
 /// An access request with everything the API shows about it.
@@ -124,8 +208,10 @@ pub struct AccessRequest {
     pub project: Option<String>,
     /// Ticket cited, if any.
     pub ticket: Option<String>,
-    /// Usage limits carried in tokens.
+    /// Usage limits carried in tokens: what was asked, or the policy's default.
     pub limits: Option<Limits>,
+    /// The fleet-wide use so far, as the guard last reported it (`null` before any report).
+    pub usage: Option<Usage>,
     /// Current state.
     pub state: State,
     /// Approvals needed (0: approved by policy alone).

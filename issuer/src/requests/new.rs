@@ -48,7 +48,7 @@ pub struct NewRequest {
     /// A project name.
     #[serde(default)]
     pub project: Option<String>,
-    /// Usage limits to carry in tokens.
+    /// Usage limits to carry in tokens (the policy may cap, default or require them).
     #[serde(default)]
     pub limits: Option<Limits>,
 }
@@ -127,10 +127,21 @@ pub fn validate(body: &[u8], max_duration: i64) -> Result<ValidRequest> {
     let ticket = label("ticket", request.ticket)?;
     let project = label("project", request.project)?;
     if let Some(limits) = &request.limits {
-        if limits.requests == Some(0) || limits.tokens == Some(0) {
-            return Err(Error::BadRequest(
-                "limits: a limit of 0 would make the grant useless; omit it instead".into(),
-            ));
+        for (field, value) in [("requests", limits.requests), ("tokens", limits.tokens)] {
+            match value {
+                Some(0) => {
+                    return Err(Error::BadRequest(format!(
+                        "limits.{field}: a limit of 0 would make the grant useless; omit it instead"
+                    )))
+                }
+                Some(value) if i64::try_from(value).is_err() => {
+                    return Err(Error::BadRequest(format!(
+                        "limits.{field}: at most {}",
+                        i64::MAX
+                    )))
+                }
+                _ => {}
+            }
         }
     }
     Ok(ValidRequest {
@@ -214,5 +225,20 @@ mod tests {
         assert!(check(r#"{"scopes":["inference:a"]}"#)
             .unwrap_err()
             .starts_with("body: missing field `duration`"));
+        assert_eq!(
+            check(r#"{"scopes":["inference:a"],"duration":"2h","limits":{"tokens":0}}"#)
+                .unwrap_err(),
+            "limits.tokens: a limit of 0 would make the grant useless; omit it instead"
+        );
+        assert_eq!(
+            check(r#"{"scopes":["inference:a"],"duration":"2h","limits":{"requests":9223372036854775808}}"#)
+                .unwrap_err(),
+            "limits.requests: at most 9223372036854775807"
+        );
+        assert!(
+            check(r#"{"scopes":["inference:a"],"duration":"2h","limits":{"request":5}}"#)
+                .unwrap_err()
+                .starts_with("body: unknown field `request`, expected `requests` or `tokens`")
+        );
     }
 }

@@ -1,5 +1,5 @@
-//! `/v1/grants`: active grants, their tokens, and revocation. A grant's id is the id of the
-//! request that was approved.
+//! `/v1/grants`: active grants (with their limits and usage), their tokens, and revocation
+//! (by people or the guard). A grant's id is the id of the request that was approved.
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::query::parse_query;
 use super::requests::{reason_of, RequestView};
-use super::Caller;
+use super::{AnyCaller, Caller};
 use crate::error::{Error, Result};
 use crate::requests::State as RequestState;
 use crate::service::{expiry, lifecycle, tokens};
@@ -70,10 +70,10 @@ pub async fn token(
     Ok(([(header::CACHE_CONTROL, "no-store")], Json(issued)))
 }
 
-/// `POST /v1/grants/{id}/revoke` with `{"reason": "…"}` (optional).
+/// `POST /v1/grants/{id}/revoke` with `{"reason": "…"}` (optional): people, and the guard.
 pub async fn revoke(
     State(state): State<AppState>,
-    Caller(subject): Caller,
+    AnyCaller(subject): AnyCaller,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<RequestView>> {

@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::Caller;
+use super::AnyCaller;
 use crate::error::Result;
 use crate::state::AppState;
 
@@ -14,12 +14,14 @@ pub async fn healthz(State(state): State<AppState>) -> Result<Json<Value>> {
     Ok(Json(json!({ "status": "ok" })))
 }
 
-/// `GET /v1/whoami`: the subject the credential authenticates as.
-pub async fn whoami(Caller(subject): Caller) -> Json<Value> {
+/// `GET /v1/whoami`: the subject the credential authenticates as (the guard too: it is how
+/// an operator checks the guard's token).
+pub async fn whoami(AnyCaller(subject): AnyCaller) -> Json<Value> {
     Json(json!({
         "subject": subject.id,
         "kind": subject.kind,
         "groups": subject.groups,
         "admin": subject.admin,
+        "guard": subject.guard,
     }))
 }

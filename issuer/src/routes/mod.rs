@@ -2,6 +2,7 @@
 //! [`crate::service`], and shape the answer; they hold no rules of their own.
 
 mod admin;
+mod alerts;
 mod caller;
 mod grants;
 mod health;
@@ -10,17 +11,18 @@ mod openapi;
 mod query;
 mod requests;
 mod revocations;
+mod usage;
 
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 
-pub use caller::Caller;
+pub use caller::{AnyCaller, Caller};
 pub use openapi::OPENAPI_JSON;
 
 use crate::state::AppState;
 
-/// The issuer's router: JSON API, JWKS, revocation feed, OpenAPI document and the reviewer
-/// web page.
+/// The issuer's router: JSON API (with the guard's alerts and usage), JWKS, revocation feed,
+/// OpenAPI document and the reviewer web page.
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
@@ -35,6 +37,8 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/grants", get(grants::list))
         .route("/v1/grants/{id}/token", post(grants::token))
         .route("/v1/grants/{id}/revoke", post(grants::revoke))
+        .route("/v1/grants/{id}/usage", put(usage::report))
+        .route("/v1/alerts", post(alerts::post).get(alerts::list))
         .route("/v1/revocations", get(revocations::feed))
         .route("/v1/admin/policy/reload", post(admin::reload_policy))
         .route("/v1/admin/keys/rotate", post(admin::rotate_key))

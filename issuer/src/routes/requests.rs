@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::query::{parse_optional_body, parse_query};
 use super::Caller;
 use crate::error::{Error, Result};
-use crate::requests::{AccessRequest, State as RequestState};
+use crate::requests::{AccessRequest, Channel, State as RequestState};
 use crate::service::next_step::next_step;
 use crate::service::reviews::{review, Verdict};
 use crate::service::{expiry, lifecycle, submit, visibility};
@@ -162,7 +162,15 @@ pub async fn approve(
     body: Bytes,
 ) -> Result<Json<RequestView>> {
     let body: CommentBody = parse_optional_body(&body)?;
-    let request = review(&state, &subject, &id, Verdict::Approve, &body.comment).await?;
+    let request = review(
+        &state,
+        &subject,
+        &id,
+        Verdict::Approve,
+        &body.comment,
+        Channel::Api,
+    )
+    .await?;
     Ok(Json(RequestView::new(request, state.now())))
 }
 
@@ -174,7 +182,15 @@ pub async fn deny(
     body: Bytes,
 ) -> Result<Json<RequestView>> {
     let body: CommentBody = parse_optional_body(&body)?;
-    let request = review(&state, &subject, &id, Verdict::Deny, &body.comment).await?;
+    let request = review(
+        &state,
+        &subject,
+        &id,
+        Verdict::Deny,
+        &body.comment,
+        Channel::Api,
+    )
+    .await?;
     Ok(Json(RequestView::new(request, state.now())))
 }
 

@@ -6,7 +6,7 @@
 //! is its own conditional transaction: replicas racing on the same row simply find it done.
 
 use crate::error::Result;
-use crate::requests::State;
+use crate::requests::{Actor, State};
 use crate::state::AppState;
 use crate::store::requests;
 
@@ -25,7 +25,16 @@ pub async fn expire_due(state: &AppState) -> Result<usize> {
             State::Pending => "no decision before the pending TTL ran out",
             _ => "the access window ended",
         };
-        requests::transition(&mut tx, &id, from, State::Expired, "issuer", now, reason).await?;
+        requests::transition(
+            &mut tx,
+            &id,
+            from,
+            State::Expired,
+            Actor::ISSUER,
+            now,
+            reason,
+        )
+        .await?;
         tx.commit().await?;
         expired += 1;
     }

@@ -1,11 +1,11 @@
-//! Ending a request early: the requester cancels a pending one; the requester, a reviewer or
-//! an admin revokes an active grant, which puts it on the revocation feed.
+//! Ending a request early: the requester cancels a pending one; the requester, a reviewer, an
+//! admin or the guard revokes an active grant, which puts it on the revocation feed.
 
 use crate::error::{Error, Result};
 use crate::events::{Call, IssuerEvent};
 use crate::identity::Subject;
 use crate::rate_limit::LimitedAction;
-use crate::requests::{AccessRequest, State};
+use crate::requests::{AccessRequest, Actor, Channel, State};
 use crate::state::AppState;
 use crate::store::{requests, revocations};
 
@@ -21,6 +21,7 @@ pub async fn cancel(
     id: &str,
     reason: &str,
 ) -> Result<AccessRequest> {
+    super::refuse_guard(subject)?;
     super::expiry::expire_due(state).await?;
     let request = visible(state, subject, id).await?;
     if request.requester != subject.id {
@@ -40,7 +41,10 @@ pub async fn cancel(
         id,
         State::Pending,
         State::Cancelled,
-        &subject.id,
+        Actor {
+            id: &subject.id,
+            channel: Channel::Api,
+        },
         now,
         &reason,
     )
@@ -58,7 +62,8 @@ pub async fn cancel(
     Ok(cancelled)
 }
 
-/// Revokes an active grant: requester, any reviewer the policy allows, or an admin.
+/// Revokes an active grant: requester, any reviewer the policy allows, an admin, or the
+/// guard.
 pub async fn revoke(
     state: &AppState,
     subject: &Subject,
@@ -66,17 +71,26 @@ pub async fn revoke(
     reason: &str,
 ) -> Result<AccessRequest> {
     // Every revocation is a feed entry each gateway must read before it may answer, so a loop
-    // of them is limited like request creation. Every attempt counts. Admins are not limited:
-    // they are the incident path, and may revoke any grant anyway.
-    if !subject.admin {
+    // of them is limited like request creation. Every attempt counts. Admins and the guard are
+    // not limited: they are the incident path — the guard terminating every grant of a
+    // copied token at once must not wait for a bucket — and may revoke any grant anyway.
+    if !subject.admin && !subject.guard {
         state
             .rate_limiter
             .take(LimitedAction::Revoke, &subject.id, state.now())?;
     }
     super::expiry::expire_due(state).await?;
-    let request = visible(state, subject, id).await?;
-    let allowed =
-        request.requester == subject.id || subject.admin || is_reviewer(state, subject, &request);
+    // The guard acts on what the log shows about any grant: every grant is visible to it for
+    // this one purpose (and it learns nothing from the answer it did not send).
+    let request = if subject.guard {
+        super::load(state, id).await?
+    } else {
+        visible(state, subject, id).await?
+    };
+    let allowed = subject.guard
+        || request.requester == subject.id
+        || subject.admin
+        || is_reviewer(state, subject, &request);
     if !allowed {
         return Err(Error::Forbidden(
             "only the requester, a reviewer or an admin can revoke this grant".into(),
@@ -94,7 +108,14 @@ pub async fn revoke(
         id,
         State::Active,
         State::Revoked,
-        &subject.id,
+        Actor {
+            id: &subject.id,
+            channel: if subject.guard {
+                Channel::Guard
+            } else {
+                Channel::Api
+            },
+        },
         now,
         &reason,
     )
@@ -102,7 +123,7 @@ pub async fn revoke(
     let expires_at = request.window_end.unwrap_or(now);
     let seq = revocations::append(&mut tx, id, &subject.id, now, expires_at).await?;
     tx.commit().await?;
-    tracing::info!(grant = %id, by = %subject.id, feed_position = seq, "grant revoked");
+    tracing::info!(grant = %id, by = %subject.id, guard = subject.guard, feed_position = seq, "grant revoked");
     let revoked = super::load(state, id).await?;
     let call = Call {
         method: "POST",

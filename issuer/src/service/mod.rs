@@ -1,19 +1,48 @@
 //! What the issuer does, independent of how it is asked (JSON API or web page): submit,
-//! review, cancel, revoke, mint, expire. Each operation takes the authenticated subject and
-//! checks what that subject may do; handlers only translate HTTP.
+//! review, cancel, revoke, mint, expire, and take the guard's alerts and usage reports. Each
+//! operation takes the authenticated subject and checks what that subject may do; handlers
+//! only translate HTTP.
 
+pub mod alerts;
 pub mod expiry;
 pub mod lifecycle;
 pub mod next_step;
 pub mod reviews;
 pub mod submit;
 pub mod tokens;
+pub mod usage;
 pub mod visibility;
 
 use crate::error::{Error, Result};
+use crate::identity::Subject;
 use crate::requests::AccessRequest;
 use crate::state::AppState;
 use crate::store::requests;
+
+/// What the guard is told when it tries anything but its three calls.
+pub const GUARD_ONLY: &str =
+    "the guard's identity may only revoke grants, post alerts and report usage";
+
+/// Refuses the guard: separation of duties. The API's `Caller` extractor and the web session
+/// already keep it out; this holds for any new way in.
+pub fn refuse_guard(subject: &Subject) -> Result<()> {
+    if subject.guard {
+        Err(Error::Forbidden(GUARD_ONLY.into()))
+    } else {
+        Ok(())
+    }
+}
+
+/// Refuses everyone but the guard.
+pub fn require_guard(subject: &Subject) -> Result<()> {
+    if subject.guard {
+        Ok(())
+    } else {
+        Err(Error::Forbidden(
+            "only the guard's identity (--guard-group) may call this".into(),
+        ))
+    }
+}
 
 /// Loads request `id` as stored (no visibility check).
 pub async fn load(state: &AppState, id: &str) -> Result<AccessRequest> {

@@ -6,7 +6,7 @@
 use crate::error::{Error, Result};
 use crate::events::{Call, IssuerEvent};
 use crate::identity::Subject;
-use crate::requests::{AccessRequest, Review, State};
+use crate::requests::{AccessRequest, Actor, Channel, Review, State};
 use crate::state::AppState;
 use crate::store::requests;
 
@@ -33,14 +33,17 @@ impl Verdict {
 /// Most characters a review comment may have.
 pub const MAX_COMMENT_CHARS: usize = 2000;
 
-/// Records `reviewer`'s verdict on request `id`.
+/// Records `reviewer`'s verdict on request `id`, given through `channel` (the API or the web
+/// page).
 pub async fn review(
     state: &AppState,
     reviewer: &Subject,
     id: &str,
     verdict: Verdict,
     comment: &str,
+    channel: Channel,
 ) -> Result<AccessRequest> {
+    super::refuse_guard(reviewer)?;
     super::expiry::expire_due(state).await?;
     let request = super::load(state, id).await?;
     let comment = comment.trim();
@@ -73,6 +76,10 @@ pub async fn review(
         ));
     }
     let now = state.now();
+    let actor = Actor {
+        id: &reviewer.id,
+        channel,
+    };
     let mut tx = state.store.pool().begin().await?;
     if !requests::lock_in_state(&mut tx, id, State::Pending).await? {
         tx.rollback().await?;
@@ -106,7 +113,7 @@ pub async fn review(
                 id,
                 State::Pending,
                 State::Denied,
-                &reviewer.id,
+                actor,
                 now,
                 comment,
             )
@@ -126,7 +133,7 @@ pub async fn review(
                 requests::activate(
                     &mut tx,
                     id,
-                    &reviewer.id,
+                    actor,
                     now,
                     now + request.duration_seconds,
                     &reason,

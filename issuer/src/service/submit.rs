@@ -1,19 +1,22 @@
 //! `POST /v1/requests`: validate, ask the policy, store, and approve at once when the policy
-//! says no reviewer is needed.
+//! says no reviewer is needed. The grant's limits are what was asked, with the omitted ones
+//! filled in from the deciding permits' budget terms (`policy::budget`).
 
 use crate::error::Result;
 use crate::events::{Call, IssuerEvent};
 use crate::identity::Subject;
 use crate::ids;
+use crate::policy::budget::grant_limits;
 use crate::policy::AccessFacts;
 use crate::rate_limit::LimitedAction;
 use crate::requests::new::validate;
-use crate::requests::{AccessRequest, State, ValidRequest};
+use crate::requests::{AccessRequest, Actor, State, ValidRequest};
 use crate::state::AppState;
 use crate::store::requests;
 
 /// Creates a request from a JSON body for `subject`.
 pub async fn submit(state: &AppState, subject: &Subject, body: &[u8]) -> Result<AccessRequest> {
+    super::refuse_guard(subject)?;
     // Every attempt counts, valid or not: a loop sending junk is stopped as fast as one
     // sending requests.
     state
@@ -22,6 +25,8 @@ pub async fn submit(state: &AppState, subject: &Subject, body: &[u8]) -> Result<
     let valid = validate(body, state.settings.max_duration)?;
     let facts = facts_for_new(subject, &valid);
     let assessment = state.policy.current().assess(&facts)?;
+    let budgets: Vec<_> = assessment.scopes.iter().map(|scope| scope.budget).collect();
+    let limits = grant_limits(valid.limits.as_ref(), &budgets);
     let now = state.now();
     let id = ids::request_id()?;
     let request = AccessRequest {
@@ -36,7 +41,8 @@ pub async fn submit(state: &AppState, subject: &Subject, body: &[u8]) -> Result<
         break_glass: valid.break_glass,
         project: valid.project,
         ticket: valid.ticket,
-        limits: valid.limits,
+        limits,
+        usage: None,
         state: State::Pending,
         approvals_required: assessment.approvals_required,
         assessment,
@@ -61,7 +67,7 @@ pub async fn submit(state: &AppState, subject: &Subject, body: &[u8]) -> Result<
         requests::activate(
             &mut tx,
             &id,
-            "policy",
+            Actor::POLICY,
             now,
             now + request.duration_seconds,
             &reason,
@@ -74,6 +80,7 @@ pub async fn submit(state: &AppState, subject: &Subject, body: &[u8]) -> Result<
         requester = %subject.id,
         approvals_required = request.approvals_required,
         break_glass = request.break_glass,
+        limits = ?request.limits,
         "access requested"
     );
     let stored = super::load(state, &id).await?;
@@ -106,6 +113,7 @@ pub fn facts_for_new(subject: &Subject, valid: &ValidRequest) -> AccessFacts {
         project: valid.project.clone().unwrap_or_default(),
         has_ticket: valid.ticket.is_some(),
         reason: valid.reason.clone(),
+        limits: valid.limits.clone(),
     }
 }
 
@@ -130,6 +138,7 @@ pub fn facts_for_stored(request: &AccessRequest) -> AccessFacts {
         project: request.project.clone().unwrap_or_default(),
         has_ticket: request.ticket.is_some(),
         reason: request.reason.clone(),
+        limits: request.limits.clone(),
     }
 }
 

@@ -36,6 +36,7 @@ pub struct IssuedToken {
 
 /// Mints a token of grant `id` for `subject`.
 pub async fn mint_token(state: &AppState, subject: &Subject, id: &str) -> Result<IssuedToken> {
+    super::refuse_guard(subject)?;
     // Counted per identity across all its grants, before any lookup: refusals count too.
     state
         .rate_limiter

@@ -9,9 +9,11 @@
 //! write lock before anything is read; and feed positions come from a counter row updated in
 //! the same transaction (see [`revocations`]).
 
+pub mod alerts;
 pub mod requests;
 pub mod revocations;
 pub mod tokens;
+pub mod usage;
 
 use std::path::Path;
 use std::str::FromStr;

@@ -1,10 +1,13 @@
-//! Access requests, their reviews and their history in the database.
+//! Access requests, their reviews, their history (changes of state and the guard's alerts)
+//! and their last reported usage in the database.
 
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, Row, Transaction};
 
 use crate::error::{Error, Result};
-use crate::requests::{AccessRequest, Review, State, Transition};
+use crate::guard::format_instant;
+use crate::guard::usage::Usage;
+use crate::requests::{AccessRequest, Actor, Channel, HistoryEvent, Review, State, Transition};
 
 use super::Store;
 
@@ -57,12 +60,16 @@ pub async fn insert(
     .bind(request.ended_at)
     .execute(&mut **tx)
     .await?;
+    let requester = Actor {
+        id: &request.requester,
+        channel: Channel::Api,
+    };
     record_transition(
         tx,
         &request.id,
         None,
         State::Pending,
-        &request.requester,
+        requester,
         request.created_at,
         creation_reason,
     )
@@ -82,14 +89,33 @@ pub async fn lock_in_state(tx: &mut Transaction<'_, Any>, id: &str, state: State
     Ok(result.rows_affected() == 1)
 }
 
+/// Takes the write lock on request `id` whatever its state; its state, or `None` when there
+/// is no such request.
+pub async fn lock(tx: &mut Transaction<'_, Any>, id: &str) -> Result<Option<State>> {
+    let locked = sqlx::query("UPDATE access_requests SET version = version + 1 WHERE id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    if locked.rows_affected() != 1 {
+        return Ok(None);
+    }
+    let state: String = sqlx::query("SELECT state FROM access_requests WHERE id = $1")
+        .bind(id)
+        .fetch_one(&mut **tx)
+        .await?
+        .try_get("state")?;
+    Ok(Some(
+        State::parse(&state).ok_or_else(|| bad_column("state"))?,
+    ))
+}
+
 /// Moves request `id` from `from` to `to`, recording who and why. The caller holds the lock.
-#[allow(clippy::too_many_arguments)]
 pub async fn transition(
     tx: &mut Transaction<'_, Any>,
     id: &str,
     from: State,
     to: State,
-    actor: &str,
+    actor: Actor<'_>,
     at: i64,
     reason: &str,
 ) -> Result<()> {
@@ -118,7 +144,7 @@ pub async fn transition(
 pub async fn activate(
     tx: &mut Transaction<'_, Any>,
     id: &str,
-    actor: &str,
+    actor: Actor<'_>,
     at: i64,
     window_end: i64,
     reason: &str,
@@ -154,7 +180,7 @@ pub async fn activate(
         id,
         Some(State::Approved),
         State::Active,
-        "issuer",
+        Actor::ISSUER,
         at,
         "access window started",
     )
@@ -166,20 +192,72 @@ async fn record_transition(
     id: &str,
     from: Option<State>,
     to: State,
-    actor: &str,
+    actor: Actor<'_>,
     at: i64,
     reason: &str,
 ) -> Result<()> {
+    record_history(
+        tx,
+        id,
+        HistoryEvent::Transition,
+        (from, to),
+        actor,
+        at,
+        reason,
+        None,
+    )
+    .await
+}
+
+/// Adds the guard's alert `firing_id` to request `id`'s history, at the state it is in
+/// (unchanged). The caller holds the lock.
+pub async fn record_alert(
+    tx: &mut Transaction<'_, Any>,
+    id: &str,
+    state: State,
+    actor: Actor<'_>,
+    at: i64,
+    reason: &str,
+    firing_id: &str,
+) -> Result<()> {
+    record_history(
+        tx,
+        id,
+        HistoryEvent::Alert,
+        (Some(state), state),
+        actor,
+        at,
+        reason,
+        Some(firing_id),
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn record_history(
+    tx: &mut Transaction<'_, Any>,
+    id: &str,
+    event: HistoryEvent,
+    (from, to): (Option<State>, State),
+    actor: Actor<'_>,
+    at: i64,
+    reason: &str,
+    firing_id: Option<&str>,
+) -> Result<()> {
     sqlx::query(
-        "INSERT INTO transitions (request_id, from_state, to_state, actor, at, reason) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO transitions \
+         (request_id, from_state, to_state, actor, at, reason, channel, event, firing_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(id)
     .bind(from.map(|state| state.as_str().to_owned()))
     .bind(to.as_str())
-    .bind(actor)
+    .bind(actor.id)
     .bind(at)
     .bind(reason)
+    .bind(actor.channel.as_str())
+    .bind(event.as_str())
+    .bind(firing_id.map(str::to_owned))
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -299,7 +377,8 @@ async fn fill_details(conn: &mut AnyConnection, request: &mut AccessRequest) -> 
         })
         .collect::<Result<_>>()?;
     let history = sqlx::query(
-        "SELECT from_state, to_state, actor, at, reason FROM transitions WHERE request_id = $1 ORDER BY id",
+        "SELECT from_state, to_state, actor, at, reason, channel, event, firing_id \
+         FROM transitions WHERE request_id = $1 ORDER BY id",
     )
     .bind(&request.id)
     .fetch_all(&mut *conn)
@@ -309,16 +388,53 @@ async fn fill_details(conn: &mut AnyConnection, request: &mut AccessRequest) -> 
         .map(|row| {
             let from: Option<String> = row.try_get("from_state")?;
             let to: String = row.try_get("to_state")?;
+            let channel: Option<String> = row.try_get("channel")?;
+            let event: String = row.try_get("event")?;
             Ok(Transition {
+                event: match event.as_str() {
+                    "alert" => HistoryEvent::Alert,
+                    "transition" => HistoryEvent::Transition,
+                    _ => {
+                        return Err(Error::Internal(
+                            "transitions.event holds an unreadable value".into(),
+                        ))
+                    }
+                },
                 from: from.as_deref().and_then(State::parse),
                 to: State::parse(&to).ok_or_else(|| bad_column("to_state"))?,
                 actor: row.try_get("actor")?,
+                channel: channel.as_deref().and_then(Channel::parse),
                 at: row.try_get("at")?,
                 reason: row.try_get("reason")?,
+                firing_id: row.try_get("firing_id")?,
             })
         })
         .collect::<Result<_>>()?;
+    request.usage = usage(conn, &request.id).await?;
     Ok(())
+}
+
+/// The last usage reported for grant `id`.
+pub async fn usage(conn: &mut AnyConnection, id: &str) -> Result<Option<Usage>> {
+    let row = sqlx::query(
+        "SELECT requests, tokens, denied, as_of_ns FROM grant_usage WHERE grant_id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let count = |column: &str| -> Result<u64> {
+        let value: i64 = row.try_get(column)?;
+        u64::try_from(value).map_err(|_| bad_column(column))
+    };
+    Ok(Some(Usage {
+        requests: count("requests")?,
+        tokens: count("tokens")?,
+        denied: count("denied")?,
+        as_of: format_instant(row.try_get("as_of_ns")?),
+    }))
 }
 
 fn from_row(row: &AnyRow) -> Result<AccessRequest> {
@@ -345,6 +461,7 @@ fn from_row(row: &AnyRow) -> Result<AccessRequest> {
         project: row.try_get("project")?,
         ticket: row.try_get("ticket")?,
         limits,
+        usage: None,
         state: State::parse(&state).ok_or_else(|| bad_column("state"))?,
         approvals_required: u32::try_from(approvals)
             .map_err(|_| bad_column("approvals_required"))?,

@@ -11,7 +11,7 @@ use super::{csrf, session};
 use crate::error::Error;
 use crate::identity::Subject;
 use crate::requests::duration::format_duration;
-use crate::requests::AccessRequest;
+use crate::requests::{AccessRequest, Channel};
 use crate::service::reviews::{review, Verdict};
 use crate::state::AppState;
 
@@ -154,7 +154,7 @@ pub async fn login(
         && credential
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    let problem = if cookie_safe {
+    let (status, problem) = if cookie_safe {
         match session::sign_in(&state, credential).await {
             Ok(subject) => {
                 tracing::info!(subject = %subject.id, "signed in to the review page");
@@ -171,13 +171,17 @@ pub async fn login(
                 }
                 return response;
             }
-            Err(error) => error.public_message(),
+            // 401 for a credential that does not verify, 403 for the guard's.
+            Err(error) => (error.status_code(), error.public_message()),
         }
     } else {
-        "that is not a token: paste an API token (jgt_…) or an OIDC ID token".to_owned()
+        (
+            StatusCode::UNAUTHORIZED,
+            "that is not a token: paste an API token (jgt_…) or an OIDC ID token".to_owned(),
+        )
     };
     html(
-        StatusCode::UNAUTHORIZED,
+        status,
         page(
             "Sign in",
             None,
@@ -299,6 +303,7 @@ fn card(request: &AccessRequest, csrf: &str, now: i64) -> String {
          <dt>Requester</dt><dd class=\"requester\">{requester}</dd>\
          <dt>Scopes</dt><dd class=\"scopes\">{scopes}</dd>\
          <dt>Duration</dt><dd class=\"duration\">{duration}</dd>\
+         <dt>Budget</dt><dd class=\"budget\">{budget}</dd>\
          <dt>Urgency</dt><dd>{urgency}</dd>\
          <dt>Reason</dt><dd class=\"reason\">{reason}</dd>{ticket}\
          <dt>Policy</dt><dd class=\"policy\"><ul>{explanation}</ul></dd>\
@@ -312,6 +317,7 @@ fn card(request: &AccessRequest, csrf: &str, now: i64) -> String {
          <button class=\"deny\" type=\"submit\" name=\"verdict\" value=\"deny\">Deny</button></div></form></section>",
         requester = escape(&request.requester),
         duration = escape(&format_duration(request.duration_seconds)),
+        budget = escape(&budget(request.limits.as_ref())),
         urgency = escape(&request.urgency),
         reason = escape(&request.reason),
         have = approvals.len(),
@@ -320,6 +326,26 @@ fn card(request: &AccessRequest, csrf: &str, now: i64) -> String {
         expires = escape(&format_duration((request.pending_until - now).max(0))),
         csrf = escape(csrf),
     )
+}
+
+/// The grant's limits in words: what the reviewer approves along with the scopes.
+fn budget(limits: Option<&jitgate_grant::Limits>) -> String {
+    let parts: Vec<String> = [
+        limits
+            .and_then(|l| l.requests)
+            .map(|n| format!("{n} requests")),
+        limits
+            .and_then(|l| l.tokens)
+            .map(|n| format!("{n} model tokens")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if parts.is_empty() {
+        "no limit on requests or tokens".to_owned()
+    } else {
+        format!("at most {}", parts.join(" and "))
+    }
 }
 
 #[derive(Deserialize)]
@@ -352,7 +378,7 @@ pub async fn decide(
             return error_page(&state, &headers, &error, Some(&subject.id));
         }
     };
-    match review(&state, &subject, &id, verdict, &form.comment).await {
+    match review(&state, &subject, &id, verdict, &form.comment, Channel::Web).await {
         Ok(request) => {
             let message = match (verdict, request.state) {
                 (Verdict::Deny, _) => format!("Denied {}.", request.id),

@@ -5,7 +5,8 @@
 //!   token or an expired ID token ends the session; nothing is stored server-side, so any
 //!   replica can serve any page).
 //! - `GET /review`: the pending requests the signed-in reviewer may decide, with requester,
-//!   scopes, duration, reason and the policy's explanation.
+//!   scopes, duration, budget (the limits tokens will carry), reason and the policy's
+//!   explanation. The guard's credential cannot sign in.
 //! - `POST /review/{id}`: approve or deny with a comment.
 //! - `POST /logout`.
 //!

@@ -5,6 +5,7 @@ use axum::http::HeaderMap;
 
 use crate::error::Result;
 use crate::identity::Subject;
+use crate::service::refuse_guard;
 use crate::state::AppState;
 
 /// The session cookie's name.
@@ -24,15 +25,19 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, value)| value.to_owned())
 }
 
-/// The signed-in subject, if the session cookie holds a credential that still verifies.
+/// The signed-in subject, if the session cookie holds a credential that still verifies (and
+/// is not the guard's).
 pub async fn subject(state: &AppState, headers: &HeaderMap) -> Option<Subject> {
     let credential = cookie(headers, COOKIE)?;
-    state.auth.authenticate_token(&credential).await.ok()
+    let subject = state.auth.authenticate_token(&credential).await.ok()?;
+    (!subject.guard).then_some(subject)
 }
 
-/// Verifies a pasted credential.
+/// Verifies a pasted credential; the guard's is refused (it reviews nothing).
 pub async fn sign_in(state: &AppState, credential: &str) -> Result<Subject> {
-    state.auth.authenticate_token(credential.trim()).await
+    let subject = state.auth.authenticate_token(credential.trim()).await?;
+    refuse_guard(&subject)?;
+    Ok(subject)
 }
 
 /// `Set-Cookie` for a cookie with the issuer's flags (`Secure` when served over https).

@@ -11,7 +11,7 @@ use http_body_util::BodyExt;
 use jitgate_issuer::clock::ManualClock;
 use jitgate_issuer::demo::{demo_api_tokens, demo_token};
 use jitgate_issuer::identity::data_plane::DataPlaneCredential;
-use jitgate_issuer::identity::Authenticator;
+use jitgate_issuer::identity::{Authenticator, RoleGroups};
 use jitgate_issuer::keys::KeyRing;
 use jitgate_issuer::policy::{PolicyEngine, BUILTIN_SCHEMA, EXAMPLE_POLICY};
 use jitgate_issuer::rate_limit::{RateLimiter, RateLimits};
@@ -150,7 +150,14 @@ impl TestIssuer {
             policy: policy.unwrap_or_else(|| {
                 PolicyEngine::from_text(EXAMPLE_POLICY, BUILTIN_SCHEMA).unwrap()
             }),
-            auth: Authenticator::new(demo_api_tokens(), None, vec!["jitgate-admins".into()]),
+            auth: Authenticator::new(
+                demo_api_tokens(),
+                None,
+                RoleGroups {
+                    admin: vec!["jitgate-admins".into()],
+                    guard: vec!["jitgate-guards".into()],
+                },
+            ),
             data_plane: Some(DataPlaneCredential::new(FEED_CREDENTIAL).unwrap()),
             keys: KeyRing::open(keys).unwrap(),
             clock: Arc::new(clock.clone()),

@@ -2,7 +2,9 @@
 //! `postgres.rs` on PostgreSQL, through [`scenario_tests!`].
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod budgets;
 pub mod feed;
+pub mod guard;
 pub mod lifecycle;
 pub mod refusals;
 pub mod replays;
@@ -34,6 +36,12 @@ macro_rules! scenario_tests {
             refusals::double_reviews_and_late_reviews_conflict,
             replays::late_and_replayed_reviews_change_nothing,
             replays::replayed_revocations_and_mints_after_revocation_change_nothing,
+            budgets::policy_budgets_are_applied_shown_and_carried_in_tokens,
+            budgets::limits_beyond_policy_are_refused_naming_the_field_and_nothing_is_stored,
+            guard::the_guard_revokes_any_grant_under_its_own_name,
+            guard::alerts_are_stored_once_per_firing_and_shown_in_the_history,
+            guard::alerts_are_listed_for_admins_and_reviewers,
+            guard::usage_keeps_the_newest_snapshot,
         );
     };
     ($make:expr; $($module:ident :: $name:ident),+ $(,)?) => {
