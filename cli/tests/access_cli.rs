@@ -296,3 +296,176 @@ fn admin_chores_work_on_files() {
     );
     assert!(stderr.contains("fly"), "{stderr}");
 }
+
+/// A call as the demo guard (`jgt_demo_guard`): the collector's guard does this over HTTP.
+fn as_guard(issuer: &Issuer, method: reqwest::Method, path: &str, body: serde_json::Value) -> u16 {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        reqwest::Client::new()
+            .request(method, format!("{}{path}", issuer.url))
+            .bearer_auth("jgt_demo_guard")
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    })
+}
+
+#[test]
+fn budgets_usage_and_alerts_through_the_cli() {
+    let issuer = start_issuer();
+    let prod = "inference:prod/llama-70b";
+    let missing = issuer.run(
+        "erin",
+        &[
+            "request", "--scope", prod, "--for", "1h", "--reason", "latency",
+        ],
+    );
+    assert_eq!(missing.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&missing.stderr),
+        "error: limits.requests: policy requires a limit on requests for scope inference:prod/llama-70b; ask for one\n\
+         Set the budget with --max-requests N and --max-tokens N, within what the policy allows.\n"
+    );
+    let over = issuer.run(
+        "erin",
+        &[
+            "request",
+            "--scope",
+            prod,
+            "--for",
+            "1h",
+            "--reason",
+            "latency",
+            "--max-requests",
+            "501",
+        ],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&over.stderr),
+        "error: limits.requests: 501 is more than policy allows for scope inference:prod/llama-70b (at most 500)\n\
+         Set the budget with --max-requests N and --max-tokens N, within what the policy allows.\n"
+    );
+
+    let text = issuer.ok(
+        "erin",
+        &[
+            "request",
+            "--scope",
+            prod,
+            "--for",
+            "1h",
+            "--reason",
+            "latency",
+            "--max-requests",
+            "20",
+        ],
+    );
+    let id = text.split_whitespace().nth(1).unwrap().to_owned();
+    assert_eq!(
+        text,
+        format!(
+            "Requested: {id} (inference:prod/llama-70b) is pending.\n\
+             waiting for 1 more approval from group sre-leads; expires in 1d if nobody decides\n\
+             Check on it with: jitgate status {id}\n\
+             Budget: 20 requests, 100000 tokens (tokens of this grant carry it).\n"
+        )
+    );
+    // The reviewer sees the budget before approving.
+    let before = issuer.ok("frank", &["status", &id]);
+    assert!(
+        before.contains(
+            "  duration:   1h\n  budget:     20 requests, 100000 tokens\n  reason:     latency\n"
+        ),
+        "{before}"
+    );
+    issuer.ok("frank", &["approve", &id]);
+
+    let usage = serde_json::json!({"requests": 12, "tokens": 3400, "denied": 1, "as_of": "2026-11-24T19:46:15.123456789Z"});
+    assert_eq!(
+        as_guard(
+            &issuer,
+            reqwest::Method::PUT,
+            &format!("/v1/grants/{id}/usage"),
+            usage
+        ),
+        200
+    );
+    let alert = serde_json::json!({
+        "grant_id": id, "subject": "erin", "rule": "probing", "action": "alert",
+        "window_seconds": 60, "counts": {"limit": 3, "refusals": 3}, "detail": "3 refusals",
+        "fired_at": "2026-11-24T19:46:16.5Z", "firing_id": "gf-cli-1"
+    });
+    assert_eq!(
+        as_guard(&issuer, reqwest::Method::POST, "/v1/alerts", alert),
+        201
+    );
+
+    let detail = issuer.ok("erin", &["status", &id]);
+    assert!(
+        detail.contains(
+            "  budget:     20 requests, 100000 tokens\n  used:       requests 12/20, tokens 3400/100000, 1 refused (as of 2026-11-24T19:46:15Z)\n"
+        ),
+        "{detail}"
+    );
+    assert!(
+        detail.ends_with(
+            "      alert              by guard: guard: rule probing fired: 3 refusals\n"
+        ),
+        "{detail}"
+    );
+    let grants = issuer.ok("erin", &["grants"]);
+    assert_eq!(
+        grants,
+        format!(
+            "ID                            REQUESTER   USAGE                               SCOPES\n\
+             {id}  erin        requests 12/20, tokens 3400/100000  inference:prod/llama-70b\n"
+        )
+    );
+
+    let alerts = issuer.ok("frank", &["alerts"]);
+    assert_eq!(
+        alerts,
+        format!(
+            "FIRED                 GRANT                         RULE        ACTION        DETAIL\n\
+             2026-11-24T19:46:16Z  {id}  probing     alert         3 refusals\n"
+        )
+    );
+    assert_eq!(issuer.ok("frank", &["alerts", "--grant", &id]), alerts);
+    assert_eq!(
+        issuer.ok("frank", &["alerts", "--since", "2026-11-24T19:46:17Z"]),
+        "No alerts.\n"
+    );
+    let listed = issuer.json("root", &["alerts"]);
+    assert_eq!(listed["alerts"][0]["firing_id"], "gf-cli-1");
+    let own = issuer.run("erin", &["alerts", "--grant", &id]);
+    assert_eq!(own.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&own.stderr),
+        format!("error: alerts are listed for reviewers and admins; `jitgate status {id}` shows your grant's alerts in its history\n")
+    );
+
+    // The guard's credential asks for nothing.
+    let guard = issuer.run(
+        "guard",
+        &[
+            "request",
+            "--scope",
+            "inference:tiny-llama",
+            "--for",
+            "1h",
+            "--reason",
+            "r",
+        ],
+    );
+    assert_eq!(guard.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&guard.stderr),
+        "error: the guard's identity may only revoke grants, post alerts and report usage\n"
+    );
+}

@@ -106,14 +106,15 @@ impl Client {
         let message = body["message"].as_str().unwrap_or(text.as_str()).to_owned();
         Err(format!(
             "error: {message}{}",
-            hint(status, body["error"].as_str().unwrap_or(""))
+            hint(status, body["error"].as_str().unwrap_or(""), &message)
         ))
     }
 }
 
-/// What to do about an error, by the issuer's error code.
-fn hint(status: StatusCode, code: &str) -> &'static str {
+/// What to do about an error, by the issuer's error code (and, for budgets, its field).
+fn hint(status: StatusCode, code: &str, message: &str) -> &'static str {
     match (status, code) {
+        (_, "invalid_request") if message.starts_with("limits.") => "\nSet the budget with --max-requests N and --max-tokens N, within what the policy allows.",
         (StatusCode::UNAUTHORIZED, _) => "\nCheck JITGATE_TOKEN (or --token): it must be an API token (jgt_…) or a current OIDC ID token the issuer knows.",
         (_, "self_review") => "\nAsk someone in the reviewing group to approve it.",
         (_, "policy_denied") => "\nAsk for a narrower scope or a shorter time, or ask an admin which policy applies to you.",

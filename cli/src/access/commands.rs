@@ -30,6 +30,12 @@ pub struct RequestArgs {
     /// A project name.
     #[arg(long)]
     project: Option<String>,
+    /// The most requests the grant may serve (the policy may cap, default or require it).
+    #[arg(long, value_name = "N")]
+    max_requests: Option<u64>,
+    /// The most model tokens (input plus output) the grant may use.
+    #[arg(long, value_name = "N")]
+    max_tokens: Option<u64>,
     #[command(flatten)]
     client: ClientOptions,
     #[command(flatten)]
@@ -107,6 +113,21 @@ pub struct GrantsArgs {
     output: OutputOptions,
 }
 
+/// `jitgate alerts`.
+#[derive(Debug, Args)]
+pub struct AlertsArgs {
+    /// Only this grant's alerts.
+    #[arg(long = "grant", value_name = "ID")]
+    grant: Option<String>,
+    /// Only alerts fired at or after this time (RFC 3339, e.g. 2026-11-24T09:00:00Z).
+    #[arg(long)]
+    since: Option<String>,
+    #[command(flatten)]
+    client: ClientOptions,
+    #[command(flatten)]
+    output: OutputOptions,
+}
+
 fn print_json(value: &Value) -> Result<(), String> {
     let text = serde_json::to_string_pretty(value).map_err(|error| error.to_string())?;
     println!("{text}");
@@ -125,6 +146,15 @@ pub async fn request(args: RequestArgs) -> Result<(), String> {
         if let Some(value) = value {
             body[field] = Value::String(value);
         }
+    }
+    if args.max_requests.is_some() || args.max_tokens.is_some() {
+        let mut limits = serde_json::Map::new();
+        for (field, value) in [("requests", args.max_requests), ("tokens", args.max_tokens)] {
+            if let Some(value) = value {
+                limits.insert(field.to_owned(), Value::from(value));
+            }
+        }
+        body["limits"] = Value::Object(limits);
     }
     let created = client
         .call(Method::POST, "/v1/requests", Some(body))
@@ -263,9 +293,50 @@ pub async fn grants(args: GrantsArgs) -> Result<(), String> {
     }
     print!(
         "{}",
-        output::table(
+        output::grants(
             answer["grants"].as_array().map(Vec::as_slice).unwrap_or(&[]),
             "No active grants. Ask with: jitgate request --scope <kind:resource> --for 2h --reason \"…\"\n"
+        )
+    );
+    Ok(())
+}
+
+/// `jitgate alerts`.
+pub async fn alerts(args: AlertsArgs) -> Result<(), String> {
+    let client = Client::from_options(&args.client)?;
+    let mut query = Vec::new();
+    if let Some(grant) = &args.grant {
+        query.push(format!("grant_id={}", segment(grant)?));
+    }
+    if let Some(since) = &args.since {
+        // RFC 3339 needs no escaping in a query; anything else is a typo the issuer names.
+        if since.is_empty()
+            || !since
+                .chars()
+                .all(|c| c.is_ascii_digit() || matches!(c, 'T' | 'Z' | ':' | '.' | '-'))
+        {
+            return Err(format!(
+                "error: --since {since:?} is not an RFC 3339 UTC time like 2026-11-24T09:00:00Z"
+            ));
+        }
+        query.push(format!("since={since}"));
+    }
+    let path = if query.is_empty() {
+        "/v1/alerts".to_owned()
+    } else {
+        format!("/v1/alerts?{}", query.join("&"))
+    };
+    let answer = client.call(Method::GET, &path, None).await?;
+    if args.output.json {
+        return print_json(&answer);
+    }
+    print!(
+        "{}",
+        output::alerts(
+            answer["alerts"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or(&[])
         )
     );
     Ok(())

@@ -1,5 +1,5 @@
 //! The access commands: asking for access and handling it (`request`, `status`, `approve`,
-//! `deny`, `cancel`, `token`, `revoke`, `grants`) against an issuer, and running or
+//! `deny`, `cancel`, `token`, `revoke`, `grants`, `alerts`) against an issuer, and running or
 //! administering the issuer itself (`issuer serve`, `issuer rotate-key`, …).
 
 mod client;
@@ -19,7 +19,8 @@ pub enum Command {
         #[command(subcommand)]
         command: issuer::IssuerCommand,
     },
-    /// Ask for access: `jitgate request --scope inference:MODEL --for 2h --reason "…"`.
+    /// Ask for access: `jitgate request --scope inference:MODEL --for 2h --reason "…"
+    /// [--max-requests N] [--max-tokens N]`.
     Request(commands::RequestArgs),
     /// Show one request (with its history), or list yours.
     Status(commands::StatusArgs),
@@ -33,8 +34,10 @@ pub enum Command {
     Token(commands::TokenArgs),
     /// Revoke an active grant (yours, one you may review, or any as admin).
     Revoke(commands::EndArgs),
-    /// List active grants.
+    /// List active grants, with their use against their budget.
     Grants(commands::GrantsArgs),
+    /// List the guard's alerts (on the grants you may review; all for admins).
+    Alerts(commands::AlertsArgs),
 }
 
 /// Output format, shared by the client commands.
@@ -57,6 +60,7 @@ pub async fn run(command: Command) -> ExitCode {
         Command::Token(args) => commands::token(args).await,
         Command::Revoke(args) => commands::end(args, "revoke").await,
         Command::Grants(args) => commands::grants(args).await,
+        Command::Alerts(args) => commands::alerts(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
