@@ -741,7 +741,7 @@ fn request_problems() -> Vec<Vector> {
         case("body-not-json", "A body that is not JSON.")
             .body(Some("model=gpt-4o"))
             .expect("deny", "body_not_json", 400),
-        case("body-deeply-nested", "Nesting deeper than 128 levels.")
+        case("body-deeply-nested", "Nesting deeper than 127 levels.")
             .body(Some(&format!(
                 r#"{{"model":"{MODEL}","x":{}{}}}"#,
                 "[".repeat(200),

@@ -16,7 +16,7 @@
 
 use std::fmt;
 
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 
 use crate::reason::Reason;
 
@@ -77,8 +77,10 @@ pub fn extract_model(body: &[u8]) -> Result<String, Reason> {
 /// Deepest array/object nesting accepted. serde_json skips ignored values without a depth
 /// limit; model servers written in other languages usually have one (Python's is about 1000
 /// frames, serde_json's own 128), so a body nested deeper than this is refused here rather
-/// than accepted by the gate and rejected, or worse, by the upstream.
-pub const MAX_NESTING: usize = 128;
+/// than accepted by the gate and rejected, or worse, by the upstream. 127, not 128: skipped
+/// values are now read (see [`Skipped`]), so serde_json's own limit of 127 nested levels
+/// below its 128-frame budget applies to the whole body, and the two limits must agree.
+pub const MAX_NESTING: usize = 127;
 
 /// The deepest `[`/`{` nesting in `body`, ignoring brackets inside strings. Malformed input
 /// gives some number; the parser reports the malformation.
@@ -171,7 +173,7 @@ impl<'de> Visitor<'de> for TopLevelObject {
                     // Another spelling a case-insensitive decoder would read as `model`.
                     found = ModelMember::Duplicated;
                 }
-                map.next_value::<IgnoredAny>()?;
+                map.next_value::<Skipped>()?;
                 continue;
             }
             let value = map.next_value::<ModelValue>()?;
@@ -182,6 +184,62 @@ impl<'de> Visitor<'de> for TopLevelObject {
             };
         }
         Ok(found)
+    }
+}
+
+/// A value the gate does not use, read fully rather than skipped: serde_json's `IgnoredAny`
+/// skips strings without checking their escapes, so a lone UTF-16 surrogate (`"\udeda"`),
+/// which a strict decoder refuses and a lenient one replaces, would pass unseen (found by
+/// the `body_model` fuzz target). Reading it through `deserialize_any` checks every escape.
+struct Skipped;
+
+impl<'de> de::Deserialize<'de> for Skipped {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct SkippedVisitor;
+
+        impl<'de> Visitor<'de> for SkippedVisitor {
+            type Value = Skipped;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Skipped, E> {
+                Ok(Skipped)
+            }
+
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Skipped, E> {
+                Ok(Skipped)
+            }
+
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Skipped, E> {
+                Ok(Skipped)
+            }
+
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Skipped, E> {
+                Ok(Skipped)
+            }
+
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Skipped, E> {
+                Ok(Skipped)
+            }
+
+            fn visit_unit<E: de::Error>(self) -> Result<Skipped, E> {
+                Ok(Skipped)
+            }
+
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Skipped, A::Error> {
+                while seq.next_element::<Skipped>()?.is_some() {}
+                Ok(Skipped)
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Skipped, A::Error> {
+                while map.next_entry::<Skipped, Skipped>()?.is_some() {}
+                Ok(Skipped)
+            }
+        }
+
+        deserializer.deserialize_any(SkippedVisitor)
     }
 }
 
@@ -226,12 +284,12 @@ impl<'de> de::Deserialize<'de> for ModelValue {
             }
 
             fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<ModelValue, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                while seq.next_element::<Skipped>()?.is_some() {}
                 Ok(ModelValue::Other)
             }
 
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ModelValue, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                while map.next_entry::<Skipped, Skipped>()?.is_some() {}
                 Ok(ModelValue::Other)
             }
         }
@@ -403,6 +461,26 @@ mod tests {
         assert_eq!(
             extract_model(br#"{"model":"a","model":"b""#),
             Err(Reason::BodyNotJson)
+        );
+    }
+
+    #[test]
+    fn a_lone_surrogate_escape_anywhere_is_not_json() {
+        for body in [
+            r#"{"":"h","role":"uuc{d\udedat"}"#,
+            r#"{"model":"m","x":["\ud800"]}"#,
+            r#"{"model":"m","x":{"y":"\udc00"}}"#,
+        ] {
+            assert_eq!(
+                extract_model(body.as_bytes()),
+                Err(Reason::BodyNotJson),
+                "{body}"
+            );
+        }
+        assert_eq!(
+            extract_model(r#"{"model":"m","x":"\ud83d\ude00"}"#.as_bytes()).as_deref(),
+            Ok("m"),
+            "a surrogate pair is fine"
         );
     }
 
