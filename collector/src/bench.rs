@@ -77,6 +77,8 @@ pub fn sample_record(stream: &str, sequence: u64) -> AuditRecord {
         request_id: Some(format!("req-{sequence}")),
         input_tokens: Some(57),
         output_tokens: Some(211),
+        limit_requests: None,
+        limit_tokens: None,
     }
 }
 

@@ -33,6 +33,7 @@ fn the_readme_walkthrough_works_as_written() {
     let options = DevStackOptions {
         data_dir: work.path().join(".jitgate"),
         ports: StackPorts::free().unwrap(),
+        ..DevStackOptions::default()
     };
     let stack = DevStack::start(&options, &binaries()).expect("the local stack starts");
 

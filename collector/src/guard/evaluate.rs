@@ -110,30 +110,53 @@ struct Check {
     counted_by: CountedBy,
     measure: &'static str,
     window: Option<u64>,
-    /// Fires when the counter reaches this.
-    fires_at: u64,
+    /// Fires when the counter reaches this (`None`: only at a grant's own limit).
+    fires_at: Option<u64>,
     /// The limit as the operator wrote it (for counts and words).
     limit: u64,
+    /// A budget: the grant's own limit for the measure, carried by its records, comes
+    /// before the rule's numbers.
+    grant_limit_first: bool,
+}
+
+impl Check {
+    /// When this check fires for the grant of `observation`, and the limit to name:
+    /// `(fires_at, limit)`; `None` when nothing limits it.
+    fn threshold(&self, observation: &Observation) -> Option<(u64, u64)> {
+        if self.grant_limit_first {
+            let own = match self.measure {
+                "requests" => observation.limit_requests,
+                "tokens" => observation.limit_tokens,
+                _ => None,
+            };
+            if let Some(limit) = own {
+                return Some((limit, limit));
+            }
+        }
+        self.fires_at.map(|fires_at| (fires_at, self.limit))
+    }
 }
 
 fn checks(rule: &Rule) -> Vec<Check> {
-    let total = |measure, fires_at, limit| Check {
+    let total = |measure, fires_at: u64, limit| Check {
         counted_by: CountedBy::Grant,
         measure,
         window: None,
-        fires_at,
+        fires_at: Some(fires_at),
         limit,
+        grant_limit_first: false,
+    };
+    let budget = |measure, default: Option<u64>| Check {
+        counted_by: CountedBy::Grant,
+        measure,
+        window: None,
+        fires_at: default,
+        limit: default.unwrap_or(0),
+        grant_limit_first: true,
     };
     match &rule.kind {
         RuleKind::Budget { requests, tokens } => {
-            let mut checks = Vec::new();
-            if let Some(limit) = requests {
-                checks.push(total("requests", *limit, *limit));
-            }
-            if let Some(limit) = tokens {
-                checks.push(total("tokens", *limit, *limit));
-            }
-            checks
+            vec![budget("requests", *requests), budget("tokens", *tokens)]
         }
         RuleKind::Rate {
             requests_per_minute,
@@ -141,8 +164,9 @@ fn checks(rule: &Rule) -> Vec<Check> {
             counted_by: CountedBy::Grant,
             measure: "requests",
             window: Some(60),
-            fires_at: requests_per_minute.saturating_add(1),
+            fires_at: Some(requests_per_minute.saturating_add(1)),
             limit: *requests_per_minute,
+            grant_limit_first: false,
         }],
         RuleKind::Probing {
             refusals,
@@ -152,8 +176,9 @@ fn checks(rule: &Rule) -> Vec<Check> {
             counted_by: *by,
             measure: "probing",
             window: Some(within.as_secs()),
-            fires_at: *refusals,
+            fires_at: Some(*refusals),
             limit: *refusals,
+            grant_limit_first: false,
         }],
         RuleKind::TokenSpread { addresses } => {
             vec![total("addresses", addresses.saturating_add(1), *addresses)]
@@ -162,15 +187,17 @@ fn checks(rule: &Rule) -> Vec<Check> {
             counted_by: CountedBy::Grant,
             measure: "break_glass",
             window: Some(within.as_secs()),
-            fires_at: 1,
+            fires_at: Some(1),
             limit: 1,
+            grant_limit_first: false,
         }],
         RuleKind::RevokedUse { attempts, within } => vec![Check {
             counted_by: CountedBy::Grant,
             measure: "revoked",
             window: within.map(|w| w.as_secs()),
-            fires_at: *attempts,
+            fires_at: Some(*attempts),
             limit: *attempts,
+            grant_limit_first: false,
         }],
     }
 }
@@ -326,15 +353,23 @@ pub fn crossings(
                 let Some(&value) = after.get(&key) else {
                     continue;
                 };
+                // Every record of one grant carries the same limits (they are the grant's),
+                // so the first step's threshold is the counter's.
+                let Some(&(first, _)) = steps.first() else {
+                    continue;
+                };
+                let Some((fires_at, limit)) = check.threshold(&observations[first]) else {
+                    continue;
+                };
                 let batch: u64 = steps.iter().map(|(_, by)| *by).sum();
                 let mut count = value.saturating_sub(batch);
-                let already = count >= check.fires_at;
+                let already = count >= fires_at;
                 for (position, (index, by)) in steps.iter().enumerate() {
                     count = count.saturating_add(*by);
-                    if count < check.fires_at || (already && position > 0) {
+                    if count < fires_at || (already && position > 0) {
                         continue;
                     }
-                    let firing = firing(rule, &check, &key, &observations[*index], count);
+                    let firing = firing(rule, &check, limit, &key, &observations[*index], count);
                     let keep = firings.get(&firing.firing_id).is_none_or(|earlier| {
                         firing.evidence_leaf_index < earlier.evidence_leaf_index
                     });
@@ -372,6 +407,7 @@ pub fn firing_id(rule: &str, key: &CounterKey) -> String {
 fn firing(
     rule: &Rule,
     check: &Check,
+    limit: u64,
     key: &CounterKey,
     evidence: &Observation,
     count: u64,
@@ -384,7 +420,6 @@ fn firing(
             format_time(key.window_start.saturating_mul(1_000_000_000))
         )
     };
-    let limit = check.limit;
     let detail = match (&rule.kind, check.measure) {
         (RuleKind::Budget { .. }, "requests") => {
             format!("{count} allowed requests reached the budget of {limit}")
@@ -501,6 +536,8 @@ mod tests {
             client_address: Some("10.0.0.1".into()),
             break_glass: false,
             new_address: false,
+            limit_requests: None,
+            limit_tokens: None,
         }
     }
 
@@ -533,6 +570,55 @@ mod tests {
             )]
         );
         assert_eq!(one_batch.total("g", "requests"), 6);
+    }
+
+    #[test]
+    fn a_grants_own_limits_come_before_the_rules_default() {
+        let rules = rules(
+            "[[rule]]\nname = \"b\"\nkind = \"budget\"\nrequests = 100\naction = \"revoke\"\n",
+        );
+        let limited = |leaf, grant: &str, requests, tokens| Observation {
+            limit_requests: requests,
+            limit_tokens: tokens,
+            tokens: 40,
+            ..seen(leaf, grant, true, "granted")
+        };
+        let mut batch = Vec::new();
+        for leaf in 0..5 {
+            // Its own request limit of 4: fires at the fourth, not at the rule's 100.
+            batch.push(limited(leaf, "own-requests", Some(4), None));
+            // Only a token limit (100): fires on tokens at the third (120 tokens).
+            batch.push(limited(10 + leaf, "own-tokens", None, Some(100)));
+            // No limits: the rule's default of 100 requests, far away.
+            batch.push(limited(20 + leaf, "default", None, None));
+        }
+        let firings = Tally::default().apply(&rules, batch);
+        assert_eq!(
+            fired(&firings),
+            vec![
+                (
+                    "b".into(),
+                    3,
+                    BTreeMap::from([("limit".into(), 4), ("requests".into(), 4)])
+                ),
+                (
+                    "b".into(),
+                    12,
+                    BTreeMap::from([("limit".into(), 100), ("tokens".into(), 120)])
+                ),
+            ]
+        );
+        assert_eq!(
+            firings[1].detail,
+            "120 model tokens reached the budget of 100"
+        );
+    }
+
+    #[test]
+    fn a_budget_rule_without_numbers_watches_only_grants_with_limits() {
+        let rules = rules("[[rule]]\nname = \"b\"\nkind = \"budget\"\naction = \"revoke\"\n");
+        let batch: Vec<Observation> = (0..50).map(|i| seen(i, "g", true, "granted")).collect();
+        assert!(Tally::default().apply(&rules, batch).is_empty());
     }
 
     #[test]

@@ -115,6 +115,14 @@ impl Guard {
             .applied_through
             .fetch_max(next_leaf, Ordering::Relaxed);
         add(&self.metrics.firings, applied.firings.len() as u64);
+        let steps: u64 = applied
+            .firings
+            .iter()
+            .map(|(firing, _)| {
+                1 + u64::from(firing.action.alerts()) + u64::from(firing.action.revokes())
+            })
+            .sum();
+        add(&self.metrics.steps_queued, steps);
         for (firing, sequence) in &applied.firings {
             tracing::warn!(
                 rule = %firing.rule,

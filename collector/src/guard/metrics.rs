@@ -1,6 +1,8 @@
 //! The guard's counters on `GET /metrics` (appended to the collector's, only while the guard
 //! runs): firings made, outbox steps delivered, retried and given up, usage snapshots sent,
-//! and how far into the log the guard's totals go.
+//! how far into the log the guard's totals go, and what is still on its way to the issuer
+//! (the gauges a deployment alerts on, and the local stack waits on before a README step's
+//! output is compared).
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,6 +22,10 @@ pub struct GuardMetrics {
     pub usage_sent: AtomicU64,
     /// One past the last leaf this collector applied to the totals.
     pub applied_through: AtomicU64,
+    /// Outbox steps this collector's firings queued (log, alert, revoke).
+    pub steps_queued: AtomicU64,
+    /// Grants waiting for their next usage snapshot, or having it sent now.
+    pub usage_pending: AtomicU64,
 }
 
 /// Adds `by` to a counter.
@@ -63,6 +69,20 @@ impl GuardMetrics {
                 "counter",
                 "Usage snapshots the issuer took.",
                 read(&self.usage_sent),
+            ),
+            (
+                "jitgate_guard_steps_open",
+                "gauge",
+                "Outbox steps of this collector's firings not yet done or given up.",
+                read(&self.steps_queued)
+                    .saturating_sub(read(&self.steps_done))
+                    .saturating_sub(read(&self.steps_given_up)),
+            ),
+            (
+                "jitgate_guard_usage_pending",
+                "gauge",
+                "Grants whose totals changed and whose usage snapshot has not reached the issuer yet.",
+                read(&self.usage_pending),
             ),
             (
                 "jitgate_guard_lag_records",

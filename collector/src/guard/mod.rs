@@ -96,7 +96,7 @@ pub struct Guard {
     stream_id: String,
     issuer: IssuerClient,
     wake_outbox: Notify,
-    dirty: Mutex<HashSet<String>>,
+    dirty: Mutex<DirtyGrants>,
     metrics: metrics::GuardMetrics,
 }
 
@@ -139,7 +139,7 @@ impl Guard {
             stream_id,
             issuer,
             wake_outbox: Notify::new(),
-            dirty: Mutex::new(HashSet::new()),
+            dirty: Mutex::new(DirtyGrants::default()),
             metrics: metrics::GuardMetrics::default(),
         })
     }
@@ -194,21 +194,50 @@ impl Guard {
         }
     }
 
+    /// Marks grants for a usage snapshot (new totals, or a snapshot to send again).
     fn mark_dirty(&self, grants: impl IntoIterator<Item = String>) {
-        let mut dirty = match self.dirty.lock() {
-            Ok(dirty) => dirty,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        dirty.extend(grants);
+        let mut dirty = self.lock_dirty();
+        dirty.waiting.extend(grants);
+        self.publish_pending(&dirty);
     }
 
+    /// Takes the grants due a snapshot; they count as pending until [`Self::sent_usage`].
     fn take_dirty(&self) -> HashSet<String> {
-        let mut dirty = match self.dirty.lock() {
+        let mut dirty = self.lock_dirty();
+        let taken = std::mem::take(&mut dirty.waiting);
+        dirty.sending = taken.len() as u64;
+        self.publish_pending(&dirty);
+        taken
+    }
+
+    /// The snapshots taken by [`Self::take_dirty`] are sent; `again` failed.
+    fn sent_usage(&self, again: Vec<String>) {
+        let mut dirty = self.lock_dirty();
+        dirty.sending = 0;
+        dirty.waiting.extend(again);
+        self.publish_pending(&dirty);
+    }
+
+    fn lock_dirty(&self) -> std::sync::MutexGuard<'_, DirtyGrants> {
+        match self.dirty.lock() {
             Ok(dirty) => dirty,
             Err(poisoned) => poisoned.into_inner(),
-        };
-        std::mem::take(&mut *dirty)
+        }
     }
+
+    fn publish_pending(&self, dirty: &DirtyGrants) {
+        let pending = (dirty.waiting.len() as u64).saturating_add(dirty.sending);
+        self.metrics
+            .usage_pending
+            .store(pending, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Grants whose usage snapshot is due: waiting for the next period, or being sent now.
+#[derive(Debug, Default)]
+struct DirtyGrants {
+    waiting: HashSet<String>,
+    sending: u64,
 }
 
 /// The guard's tasks; aborted when dropped.

@@ -37,6 +37,10 @@ pub struct Observation {
     pub break_glass: bool,
     /// The first record of this grant from this address (set from the totals store).
     pub new_address: bool,
+    /// The grant's approved request budget, as its record carries it.
+    pub limit_requests: Option<u64>,
+    /// The grant's approved model-token budget.
+    pub limit_tokens: Option<u64>,
 }
 
 impl Observation {
@@ -71,6 +75,8 @@ pub fn observe(leaf_index: u64, record: &AuditRecord) -> Option<Observation> {
         client_address: record.client_address.clone().filter(|a| !a.is_empty()),
         break_glass: record.break_glass,
         new_address: false,
+        limit_requests: record.limit_requests,
+        limit_tokens: record.limit_tokens,
     })
 }
 
@@ -97,6 +103,8 @@ mod tests {
                 client_address: Some("10.0.0.7".into()),
                 break_glass: false,
                 new_address: false,
+                limit_requests: None,
+                limit_tokens: None,
             }
         );
     }

@@ -82,12 +82,14 @@ impl CountedBy {
 /// A rule's kind and parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RuleKind {
-    /// The grant's use reached a budget. The audit records do not carry the grant's own
-    /// `limits` (yet), so the budget is the rule's: the policy default for every grant.
+    /// The grant's use reached its budget: the grant's own approved `limits`, which every
+    /// gateway record of the grant carries (`jitgate.grant.limits.*`), or else the rule's
+    /// numbers — the default for grants approved without limits. A rule without numbers
+    /// watches only grants that carry limits.
     Budget {
-        /// Allowed requests.
+        /// Allowed requests, for grants without a request limit.
         requests: Option<u64>,
-        /// Model tokens, input plus output.
+        /// Model tokens (input plus output), for grants without a token limit.
         tokens: Option<u64>,
     },
     /// More than this many allowed requests on one grant in one minute.
@@ -422,12 +424,6 @@ fn check_rule(
         "budget" => {
             let requests = optional_count("requests", &raw.requests)?;
             let tokens = optional_count("tokens", &raw.tokens)?;
-            if requests.is_none() && tokens.is_none() {
-                return Err(at(
-                    Some(span.clone()),
-                    format!("rule {name:?}: a budget rule needs requests, tokens or both"),
-                ));
-            }
             RuleKind::Budget { requests, tokens }
         }
         "rate" => RuleKind::Rate {
@@ -630,8 +626,8 @@ action = "alert"
                 "rules.toml:4: rule \"x\": addresses must be at least 1",
             ),
             (
-                "[[rule]]\nname = \"x\"\nkind = \"budget\"\naction = \"alert\"\n\n[[rule]]\nname = \"x\"\nkind = \"rate\"\n",
-                "rules.toml:1: rule \"x\": a budget rule needs requests, tokens or both",
+                "[[rule]]\nname = \"x\"\nkind = \"rate\"\naction = \"alert\"\n\n[[rule]]\nname = \"x\"\nkind = \"rate\"\n",
+                "rules.toml:1: rule \"x\": a rate rule needs requests_per_minute",
             ),
             (
                 "[[rule]]\nname = \"x\"\nkind = \"rate\"\nrequests_per_minute = 1\naction = \"alert\"\n\n[[rule]]\nname = \"x\"\n",

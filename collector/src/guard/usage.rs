@@ -55,6 +55,6 @@ impl Guard {
                 }
             }
         }
-        self.mark_dirty(again);
+        self.sent_usage(again);
     }
 }

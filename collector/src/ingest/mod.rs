@@ -133,6 +133,8 @@ mod tests {
             request_id: None,
             input_tokens: None,
             output_tokens: None,
+            limit_requests: None,
+            limit_tokens: None,
         }
     }
 

@@ -38,6 +38,11 @@ pub fn banner(stack: &DevStack) -> String {
     }
     let _ = writeln!(out, "  {:<28} {data}", "data");
     let _ = writeln!(out, "  {:<28} {data}/logs, {data}/envoy", "logs");
+    let _ = writeln!(
+        out,
+        "  {:<28} {data}/guard-rules.toml (reload: kill -HUP the collector)",
+        "guard rules"
+    );
     let _ = writeln!(out);
     let _ = writeln!(
         out,
@@ -45,7 +50,11 @@ pub fn banner(stack: &DevStack) -> String {
     );
     let _ = writeln!(
         out,
-        "carol and frank (sre-leads), dana (data-stewards), erin (oncall), root (admin), ci-bot."
+        "carol and frank (sre-leads), dana (data-stewards), erin (oncall), root (admin), ci-bot,"
+    );
+    let _ = writeln!(
+        out,
+        "and guard (jitgate-guards: the collector's guard acts as it)."
     );
     let _ = writeln!(out);
     let _ = writeln!(

@@ -16,6 +16,8 @@
 //! <data>/envoy/           rendered Envoy config, the filter's plugin-config.json (0600:
 //!                         it holds the feed and collector credentials), envoy.log, access.log
 //! <data>/logs/            issuer.log, collector.log
+//! <data>/guard-rules.toml the guard's rules (written once from the example; edit it and
+//!                         `kill -HUP` the collector to reload)
 //! ```
 
 mod banner;
@@ -38,6 +40,7 @@ use crate::bootstrap::{Backends, FilterModule};
 use crate::collector::SenderBinding;
 use crate::envoy::{Envoy, EnvoyOptions, EnvoySpec, FixedPorts};
 use crate::error::{Error, Result};
+use crate::raw_http::RawRequest;
 use crate::stub::StubServer;
 
 /// Environment variable naming a folder that holds the `openai` Python package (set by
@@ -78,12 +81,16 @@ impl Binaries {
 #[derive(Debug)]
 pub struct DevStack {
     envoy: Option<Envoy>,
+    /// Further gateways of a fleet ([`DevStackOptions::extra_gateways`]).
+    extra_envoys: Vec<Envoy>,
     model: Option<StubServer>,
     issuer: Option<ServiceProcess>,
     collector: Option<ServiceProcess>,
     data_dir: PathBuf,
     env_file: PathBuf,
     ports: StackPorts,
+    /// The `jitgate` binary the services run, to start one again.
+    jitgate: PathBuf,
 }
 
 impl DevStack {
@@ -100,13 +107,14 @@ impl DevStack {
                 .map_err(Error::io(format!("create {}", path.display())))?;
         }
         let credentials = LocalCredentials::load_or_create(&data_dir.join("secrets"))?;
+        let guard_rules = write_guard_rules(&data_dir)?;
 
-        let collector = ServiceProcess::start(
-            "collector",
-            collector_command(&binaries.jitgate, &data_dir, ports, &credentials),
-            &data_dir.join("logs/collector.log"),
-            loopback(ports.collector),
-            "/v1/checkpoint/key",
+        let collector = start_collector(
+            &binaries.jitgate,
+            &data_dir,
+            ports,
+            &credentials,
+            &guard_rules,
         )?;
         let issuer_url = format!("http://127.0.0.1:{}", ports.issuer);
         let issuer = ServiceProcess::start(
@@ -149,6 +157,21 @@ impl DevStack {
         };
         let envoy = Envoy::start(&spec)?;
         wait_for_gate(&envoy)?;
+        let mut extra_envoys = Vec::with_capacity(options.extra_gateways);
+        for index in 0..options.extra_gateways {
+            let mut extra = spec.clone();
+            let run_dir = data_dir.join(format!("envoy-{}", index + 2));
+            std::fs::create_dir_all(&run_dir)
+                .map_err(Error::io(format!("create {}", run_dir.display())))?;
+            extra.options = EnvoyOptions {
+                concurrency: ENVOY_WORKERS,
+                run_dir: Some(run_dir),
+                ..EnvoyOptions::default()
+            };
+            let gateway = Envoy::start(&extra)?;
+            wait_for_gate(&gateway)?;
+            extra_envoys.push(gateway);
+        }
 
         let env_file = EnvFile {
             data_dir: &data_dir,
@@ -160,18 +183,44 @@ impl DevStack {
         .write()?;
         Ok(DevStack {
             envoy: Some(envoy),
+            extra_envoys,
             model: Some(model),
             issuer: Some(issuer),
             collector: Some(collector),
             data_dir,
             env_file,
             ports,
+            jitgate: binaries.jitgate.clone(),
         })
+    }
+
+    /// Kills the collector (SIGKILL, as in a crash) and starts it again on the same data:
+    /// what it had acknowledged must all be there, and the guard must go on from its totals.
+    /// Returns once the new collector answers.
+    pub fn crash_and_restart_collector(&mut self) -> Result<()> {
+        if let Some(collector) = self.collector.take() {
+            collector.kill()?;
+        }
+        let credentials = LocalCredentials::load_or_create(&self.data_dir.join("secrets"))?;
+        let guard_rules = write_guard_rules(&self.data_dir)?;
+        self.collector = Some(start_collector(
+            &self.jitgate,
+            &self.data_dir,
+            self.ports,
+            &credentials,
+            &guard_rules,
+        )?);
+        Ok(())
     }
 
     /// The data folder (absolute).
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// Every gateway of the stack: the first (on the gateway port), then the extra ones.
+    pub fn gateways(&self) -> Vec<&Envoy> {
+        self.envoy.iter().chain(&self.extra_envoys).collect()
     }
 
     /// The file a second terminal sources.
@@ -197,12 +246,12 @@ impl DevStack {
         {
             service.check_running()?;
         }
-        if let Some(envoy) = &mut self.envoy {
+        for envoy in self.envoy.iter_mut().chain(&mut self.extra_envoys) {
             if let Some(status) = envoy.try_exit()? {
                 return Err(Error::ServiceExited {
                     what: "Envoy".to_owned(),
                     status,
-                    log_path: self.data_dir.join("envoy/envoy.log"),
+                    log_path: envoy.config_path().with_file_name("envoy.log"),
                     log: envoy.log(),
                 });
             }
@@ -210,25 +259,47 @@ impl DevStack {
         Ok(())
     }
 
-    /// Waits until the gate has shipped an audit record for every request Envoy completed
-    /// (within `timeout`), so an export taken now holds every call made so far.
+    /// Waits until the gate has shipped an audit record for every request Envoy completed,
+    /// and the collector's guard has caught up with them — totals applied, firings delivered
+    /// to the log and the issuer, usage snapshots taken (within `timeout`) — so an export or
+    /// a `jitgate status` taken now shows every call made so far.
     pub fn wait_until_audited(&self, timeout: Duration) -> Result<()> {
-        let Some(envoy) = &self.envoy else {
-            return Ok(());
-        };
+        self.wait_until_shipped(timeout)?;
+        let collector = loopback(self.ports.collector);
+        crate::wait::wait_until("the collector's guard to catch up", timeout, || {
+            let response = crate::raw_http::send(collector, RawRequest::get("/metrics"))?;
+            let stats = crate::prometheus::PrometheusStats::parse(&response.text());
+            let settled = [
+                "jitgate_guard_lag_records",
+                "jitgate_guard_steps_open",
+                "jitgate_guard_usage_pending",
+            ]
+            .iter()
+            .all(|gauge| stats.counter(gauge, &[]) == Some(0));
+            Ok(settled.then_some(()))
+        })
+    }
+
+    /// Waits until every gateway has shipped an audit record for every request it completed.
+    fn wait_until_shipped(&self, timeout: Duration) -> Result<()> {
         crate::wait::wait_until(
             "the gate's audit records to reach the collector",
             timeout,
             || {
-                let stats = envoy.stats()?;
-                let completed = stats
-                    .counter(
-                        "envoy_http_downstream_rq_completed",
-                        &[("envoy_http_conn_manager_prefix", "ingress_http")],
-                    )
-                    .unwrap_or(0);
-                let shipped = stats.counter("jitgate_audit_sent", &[]).unwrap_or(0);
-                Ok((shipped >= completed).then_some(()))
+                for envoy in self.gateways() {
+                    let stats = envoy.stats()?;
+                    let completed = stats
+                        .counter(
+                            "envoy_http_downstream_rq_completed",
+                            &[("envoy_http_conn_manager_prefix", "ingress_http")],
+                        )
+                        .unwrap_or(0);
+                    let shipped = stats.counter("jitgate_audit_sent", &[]).unwrap_or(0);
+                    if shipped < completed {
+                        return Ok(None);
+                    }
+                }
+                Ok(Some(()))
             },
         )
     }
@@ -237,7 +308,8 @@ impl DevStack {
     /// server, the issuer (its last events go to the collector), the collector.
     pub fn stop(mut self) -> Result<()> {
         let mut first_error = None;
-        if let Some(envoy) = self.envoy.take() {
+        let extra = std::mem::take(&mut self.extra_envoys);
+        for envoy in self.envoy.take().into_iter().chain(extra) {
             if let Err(error) = envoy.shutdown() {
                 first_error.get_or_insert(error);
             }
@@ -255,11 +327,41 @@ impl DevStack {
     }
 }
 
+/// The local stack's guard rules, at `<data>/guard-rules.toml`: written from the example the
+/// first time, then left as the operator edited it.
+const EXAMPLE_GUARD_RULES: &str = include_str!("guard-rules.toml");
+
+fn write_guard_rules(data_dir: &Path) -> Result<PathBuf> {
+    let path = data_dir.join("guard-rules.toml");
+    if !path.exists() {
+        std::fs::write(&path, EXAMPLE_GUARD_RULES)
+            .map_err(Error::io(format!("write {}", path.display())))?;
+    }
+    Ok(path)
+}
+
+fn start_collector(
+    jitgate: &Path,
+    data_dir: &Path,
+    ports: StackPorts,
+    credentials: &LocalCredentials,
+    guard_rules: &Path,
+) -> Result<ServiceProcess> {
+    ServiceProcess::start(
+        "collector",
+        collector_command(jitgate, data_dir, ports, credentials, guard_rules),
+        &data_dir.join("logs/collector.log"),
+        loopback(ports.collector),
+        "/v1/checkpoint/key",
+    )
+}
+
 fn collector_command(
     jitgate: &Path,
     data_dir: &Path,
     ports: StackPorts,
     credentials: &LocalCredentials,
+    guard_rules: &Path,
 ) -> Command {
     let mut command = Command::new(jitgate);
     command
@@ -278,7 +380,17 @@ fn collector_command(
         .arg("--reviewer-credentials-file")
         .arg(&credentials.reviewer_file)
         // A checkpoint soon after records arrive, so an export right after a call verifies.
-        .args(["--checkpoint-interval", "1s"]);
+        .args(["--checkpoint-interval", "1s"])
+        // The guard watches every grant's use across the fleet and acts through the issuer
+        // as the demo guard identity.
+        .arg("--guard-rules")
+        .arg(guard_rules)
+        .args([
+            "--guard-issuer-url",
+            &format!("http://127.0.0.1:{}", ports.issuer),
+        ])
+        .arg("--guard-token-file")
+        .arg(&credentials.guard_token_file);
     command
 }
 

@@ -109,6 +109,10 @@ pub struct DevStackOptions {
     pub data_dir: PathBuf,
     /// Where each part listens.
     pub ports: StackPorts,
+    /// More gateways beside the first: separate Envoy processes (each with its own workers,
+    /// so its own per-Envoy budget counts) on free loopback ports, sharing the issuer, the
+    /// collector and the model server — a fleet, for the tests of fleet-wide limits.
+    pub extra_gateways: usize,
 }
 
 impl Default for DevStackOptions {
@@ -116,6 +120,7 @@ impl Default for DevStackOptions {
         Self {
             data_dir: PathBuf::from(".jitgate"),
             ports: StackPorts::default(),
+            extra_gateways: 0,
         }
     }
 }

@@ -32,6 +32,9 @@ pub struct LocalCredentials {
     pub reviewer_file: PathBuf,
     /// The reviewer credential itself.
     pub reviewer: String,
+    /// The file holding the guard's API token at the issuer (the demo guard's, as public as
+    /// every demo token; kept in a file because the collector reads it only from one).
+    pub guard_token_file: PathBuf,
 }
 
 impl LocalCredentials {
@@ -51,7 +54,13 @@ impl LocalCredentials {
         let issuer_sender_file = dir.join("collector-sender-issuer");
         let reviewer_file = dir.join("collector-reviewer");
         load_or_create(&issuer_sender_file)?;
+        let guard_token_file = dir.join("guard-token");
+        write_owner_only(
+            &guard_token_file,
+            &jitgate_issuer::demo::demo_token(jitgate_issuer::demo::DEMO_GUARD),
+        )?;
         Ok(LocalCredentials {
+            guard_token_file,
             gateway_sender: load_or_create(&gateway_sender_file)?,
             gateway_sender_file,
             issuer_sender_file,
@@ -82,6 +91,23 @@ fn load_or_create(path: &Path) -> Result<String> {
         .map_err(Error::io(format!("create {}", path.display())))?;
     writeln!(file, "{credential}").map_err(Error::io(format!("write {}", path.display())))?;
     Ok(credential)
+}
+
+/// Writes `text` to `path` (replacing it), readable by the owner only.
+fn write_owner_only(path: &Path, text: &str) -> Result<()> {
+    match fs::remove_file(path) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+            return Err(Error::io(format!("replace {}", path.display()))(error));
+        }
+        _ => {}
+    }
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(Error::io(format!("create {}", path.display())))?;
+    writeln!(file, "{text}").map_err(Error::io(format!("write {}", path.display())))
 }
 
 fn random_hex() -> Result<String> {

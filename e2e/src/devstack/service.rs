@@ -111,6 +111,19 @@ impl ServiceProcess {
     }
 }
 
+impl ServiceProcess {
+    /// Kills the process at once (SIGKILL: no shutdown, as in a crash or an OOM kill) and
+    /// reaps it.
+    pub fn kill(mut self) -> Result<()> {
+        // Already exited is fine: the wait below reaps it either way.
+        let _ = self.child.kill();
+        self.child
+            .wait()
+            .map(drop)
+            .map_err(Error::io(format!("reap the {}", self.name)))
+    }
+}
+
 impl Drop for ServiceProcess {
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {

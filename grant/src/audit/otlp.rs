@@ -69,6 +69,10 @@ pub mod names {
     pub const INPUT_TOKENS: &str = "gen_ai.usage.input_tokens";
     /// Output tokens.
     pub const OUTPUT_TOKENS: &str = "gen_ai.usage.output_tokens";
+    /// The grant's request budget.
+    pub const LIMIT_REQUESTS: &str = "jitgate.grant.limits.requests";
+    /// The grant's model-token budget.
+    pub const LIMIT_TOKENS: &str = "jitgate.grant.limits.tokens";
 }
 
 /// OTLP severity numbers used: INFO for allowed requests, WARN for denials.
@@ -104,7 +108,7 @@ impl std::error::Error for RecordError {}
 impl AuditRecord {
     /// The record as one OTLP JSON `LogRecord`.
     pub fn to_otlp_log_record(&self) -> Value {
-        let mut attributes = Vec::with_capacity(28);
+        let mut attributes = Vec::with_capacity(30);
         let mut string = |key: &str, value: &str| {
             attributes.push(json!({"key": key, "value": {"stringValue": value}}))
         };
@@ -144,6 +148,12 @@ impl AuditRecord {
         }
         if let Some(tokens) = self.output_tokens {
             int(names::OUTPUT_TOKENS, tokens);
+        }
+        if let Some(limit) = self.limit_requests {
+            int(names::LIMIT_REQUESTS, limit);
+        }
+        if let Some(limit) = self.limit_tokens {
+            int(names::LIMIT_TOKENS, limit);
         }
         attributes
             .push(json!({"key": names::BREAK_GLASS, "value": {"boolValue": self.break_glass}}));
@@ -228,6 +238,8 @@ impl AuditRecord {
             (names::RESPONSE_BYTES, Some(self.response_bytes)),
             (names::INPUT_TOKENS, self.input_tokens),
             (names::OUTPUT_TOKENS, self.output_tokens),
+            (names::LIMIT_REQUESTS, self.limit_requests),
+            (names::LIMIT_TOKENS, self.limit_tokens),
         ];
         for (key, value) in integers {
             if let Some(value) = value {
@@ -364,6 +376,8 @@ impl AuditRecord {
             request_id: text(names::REQUEST_ID),
             input_tokens: int(names::INPUT_TOKENS)?,
             output_tokens: int(names::OUTPUT_TOKENS)?,
+            limit_requests: int(names::LIMIT_REQUESTS)?,
+            limit_tokens: int(names::LIMIT_TOKENS)?,
         })
     }
 }
@@ -519,6 +533,8 @@ mod tests {
             request_id: Some("r-1".into()),
             input_tokens: Some(11),
             output_tokens: Some(22),
+            limit_requests: Some(20),
+            limit_tokens: Some(10_000),
         }
     }
 
@@ -549,6 +565,8 @@ mod tests {
             "gen_ai.request.model",
             "gen_ai.usage.input_tokens",
             "gen_ai.usage.output_tokens",
+            "jitgate.grant.limits.requests",
+            "jitgate.grant.limits.tokens",
         ] {
             assert!(keys.contains(&key), "{key}");
         }
@@ -581,6 +599,7 @@ mod tests {
         sparse.decision = AuditDecision::Deny;
         (sparse.route, sparse.grant_id, sparse.subject) = (None, None, None);
         (sparse.input_tokens, sparse.output_tokens) = (None, None);
+        (sparse.limit_requests, sparse.limit_tokens) = (None, None);
         sparse.approvers.clear();
         let mut awkward = sample();
         awkward.user_agent =

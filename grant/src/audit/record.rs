@@ -89,6 +89,12 @@ pub struct AuditRecord {
     pub input_tokens: Option<u64>,
     /// Model output tokens reported by the upstream.
     pub output_tokens: Option<u64>,
+    /// The grant's approved request budget (its token's `limits.requests`), so a reader of
+    /// the log alone — the collector's guard, compliance with an export — knows the limit
+    /// each use counted against.
+    pub limit_requests: Option<u64>,
+    /// The grant's approved model-token budget (`limits.tokens`).
+    pub limit_tokens: Option<u64>,
 }
 
 impl AuditRecord {
@@ -131,6 +137,12 @@ impl AuditRecord {
             request_id: None,
             input_tokens: None,
             output_tokens: None,
+            limit_requests: grant
+                .and_then(|g| g.claims.limits.as_ref())
+                .and_then(|limits| limits.requests),
+            limit_tokens: grant
+                .and_then(|g| g.claims.limits.as_ref())
+                .and_then(|limits| limits.tokens),
         }
     }
 }

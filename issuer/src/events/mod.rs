@@ -162,6 +162,8 @@ impl EventSink {
             request_id: None,
             input_tokens: None,
             output_tokens: None,
+            limit_requests: None,
+            limit_tokens: None,
         };
         if sender.try_send(record).is_err() {
             tracing::error!(

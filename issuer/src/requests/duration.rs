@@ -36,6 +36,16 @@ pub fn format_duration(seconds: i64) -> String {
     .replace("day", "d")
 }
 
+/// A time left, as a person wants to read it: exact under an hour, to the nearest minute
+/// beyond, so a request made a second ago "expires in 1d", not "23h59m59s".
+pub fn format_remaining(seconds: i64) -> String {
+    let seconds = seconds.max(0);
+    if seconds < 3_600 {
+        return format_duration(seconds);
+    }
+    format_duration((seconds + 30) / 60 * 60)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,6 +59,15 @@ mod tests {
             parse_duration(&format_duration(2 * 86_400 + 3_600)),
             Ok(2 * 86_400 + 3_600)
         );
+    }
+
+    #[test]
+    fn time_left_is_rounded_to_the_minute_beyond_an_hour() {
+        assert_eq!(format_remaining(86_399), "1d");
+        assert_eq!(format_remaining(86_340), "23h59m");
+        assert_eq!(format_remaining(3_661), "1h1m");
+        assert_eq!(format_remaining(59), "59s");
+        assert_eq!(format_remaining(-5), "0s");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use crate::requests::{AccessRequest, State};
 
-use super::super::requests::duration::format_duration;
+use super::super::requests::duration::format_remaining;
 
 /// What to do or expect next, from the point of view of the requester.
 pub fn next_step(request: &AccessRequest, now: i64) -> String {
@@ -18,7 +18,7 @@ pub fn next_step(request: &AccessRequest, now: i64) -> String {
             };
             format!(
                 "waiting for {missing} more approval{plural} from {from}; expires in {} if nobody decides",
-                format_duration(request.pending_until.saturating_sub(now).max(0))
+                format_remaining(request.pending_until.saturating_sub(now).max(0))
             )
         }
         State::Approved | State::Active => format!(

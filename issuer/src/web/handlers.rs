@@ -10,7 +10,7 @@ use super::html::{escape, page, STYLESHEET};
 use super::{csrf, session};
 use crate::error::Error;
 use crate::identity::Subject;
-use crate::requests::duration::format_duration;
+use crate::requests::duration::{format_duration, format_remaining};
 use crate::requests::{AccessRequest, Channel};
 use crate::service::reviews::{review, Verdict};
 use crate::state::AppState;
@@ -323,7 +323,7 @@ fn card(request: &AccessRequest, csrf: &str, now: i64) -> String {
         have = approvals.len(),
         need = request.approvals_required,
         by = if approvals.is_empty() { String::new() } else { format!(" (by {})", escape(&approvals.join(", "))) },
-        expires = escape(&format_duration((request.pending_until - now).max(0))),
+        expires = escape(&format_remaining(request.pending_until - now)),
         csrf = escape(csrf),
     )
 }
