@@ -1,7 +1,9 @@
 //! The README walkthrough, word for word, against the local stack started by the same code
 //! as `cargo xtask up` (on free ports, in a temp folder): request → auto-approved → curl and
 //! the official `openai` Python client through Envoy → a model outside the grant refused →
-//! a training request approved by a reviewer → revoked and refused → audit export verified.
+//! a training request approved by a reviewer → revoked and refused → a budget used up, and
+//! the guard ending the grant → a probing grant revoked by the guard, its alert listed →
+//! audit export verified.
 //! Every command's output must match what the README shows; `JITGATE_BLESS=1` rewrites it.
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
