@@ -39,6 +39,7 @@ fn fleet() -> (tempfile::TempDir, DevStack) {
         data_dir: work.path().join(".jitgate"),
         ports: StackPorts::free().unwrap(),
         extra_gateways: 1,
+        ..DevStackOptions::default()
     };
     let binaries = Binaries::from_env().expect("JITGATE_BIN and JITGATE_FILTER_WASM");
     let stack = DevStack::start(&options, &binaries).expect("the fleet starts");

@@ -45,6 +45,9 @@ pub enum BenchError {
     /// A revocation trial did not go as the issuer's API says it should.
     #[error("revocation trial: {0}")]
     Revocation(String),
+    /// A breach trial (the guard ending a grant over its fleet budget) went wrong.
+    #[error("breach trial: {0}")]
+    Breach(String),
     /// The command line was wrong.
     #[error("{0}")]
     Usage(String),

@@ -1,6 +1,7 @@
 //! The benchmarks behind `cargo xtask bench`: jitgate side by side with Envoy's native
 //! `jwt_authn` + RBAC and a no-op Wasm filter, in one run on one machine, plus revocation
-//! latency, collector ingest rate, `.wasm` size and Envoy's memory.
+//! latency, the guard's breach-to-refusal latency across a fleet, collector ingest rate,
+//! `.wasm` size and Envoy's memory.
 //!
 //! Envoy runs one worker pinned to one core and `wrk` runs pinned to the other, against a
 //! route that answers by itself (no upstream on either core). Configurations are measured in
@@ -11,6 +12,7 @@
 //! configuration served its requests with the expected status — that is what the short smoke
 //! run in `cargo xtask test` checks, so the harness cannot break unnoticed.
 
+pub mod breach;
 pub mod configuration;
 pub mod error;
 pub mod ingest;
@@ -34,6 +36,7 @@ pub fn run(plan: &Plan) -> Result<Report, BenchError> {
     let machine = machine::Machine::describe(plan);
     let throughput = rounds::measure(plan)?;
     let revocation = revocation::measure(plan.revocation_trials, &plan.jitgate_wasm, plan.smoke)?;
+    let breach = breach::measure(plan.breach_trials, &plan.jitgate_wasm, plan.smoke)?;
     // A full run has already spent minutes on the throughput rounds: an ingest failure is
     // reported with them rather than throwing them away.
     let ingest = match &plan.ingest_bench {
@@ -56,6 +59,7 @@ pub fn run(plan: &Plan) -> Result<Report, BenchError> {
         plan: plan.clone(),
         throughput,
         revocation,
+        breach,
         ingest,
         sizes,
     })

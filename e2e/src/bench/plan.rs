@@ -22,6 +22,8 @@ pub struct Plan {
     pub fresh_tokens: usize,
     /// Revoke → first refusal trials.
     pub revocation_trials: u32,
+    /// Fleet budget breach → refusal on every gateway trials.
+    pub breach_trials: u32,
     /// The release `ingest_bench` example of jitgate-collector, when ingest is measured.
     pub ingest_bench: Option<PathBuf>,
     /// Records per ingest run.
@@ -43,6 +45,7 @@ impl Plan {
             connections: 16,
             fresh_tokens: 20_000,
             revocation_trials: 40,
+            breach_trials: 40,
             ingest_bench: None,
             ingest_records: 200_000,
             jitgate_wasm,
@@ -61,6 +64,7 @@ impl Plan {
             fresh_tokens: 200,
             // One per demo requester the trials take turns among.
             revocation_trials: 5,
+            breach_trials: 2,
             ingest_bench: None,
             ingest_records: 0,
             jitgate_wasm,

@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::bench::breach::BreachFigures;
 use crate::bench::configuration::{Configuration, AUDIT_BATCH_RECORDS, AUDIT_BUFFER_RECORDS};
 use crate::bench::error::BenchError;
 use crate::bench::ingest::IngestFigures;
@@ -62,6 +63,8 @@ pub struct Report {
     pub throughput: Throughput,
     /// Revoke → refusal.
     pub revocation: RevocationFigures,
+    /// Fleet budget breach → refusal on every gateway.
+    pub breach: BreachFigures,
     /// Collector ingest, when measured.
     pub ingest: Option<IngestFigures>,
     /// Module sizes.
@@ -104,6 +107,7 @@ impl Report {
             }
         };
         let revocation_p99 = self.revocation.p99();
+        let breach_p99 = self.breach.p99();
         let sqlite = self.ingest.as_ref().and_then(|ingest| {
             ingest
                 .stores
@@ -125,6 +129,11 @@ impl Report {
                 goal: "revocation p99 ≤ 1 s",
                 measured: revocation_p99.map_or("—".into(), milliseconds),
                 met: revocation_p99.map(|p99| p99 <= Duration::from_secs(1)),
+            },
+            Target {
+                goal: "fleet budget breach → refused on every gateway, p99 ≤ 2 s",
+                measured: breach_p99.map_or("—".into(), milliseconds),
+                met: breach_p99.map(|p99| p99 <= Duration::from_secs(2)),
             },
             Target {
                 goal: "collector ≥ 100k records/s (SQLite)",
@@ -262,6 +271,20 @@ impl Report {
         if let Some(problem) = &r.problem {
             writeln!(out, "- **Revocation trials stopped early:** {problem}.")?;
         }
+        let b = &self.breach;
+        writeln!(
+            out,
+            "- **Fleet budget breach → refusal** (the local stack's code: {} Envoy processes of 2 workers, the real issuer and collector with the guard, the filter's defaults: audit flush within 250 ms, feed poll every 1 s; a grant's fleet budget of 4 requests spent 2 on each gateway, then both called every 5 ms; from the answer that reached the budget to the first `401 revoked` on every gateway): p50 {}, p99 {} over {} trials; calls admitted after the breach across the fleet: median {}, max {}.",
+            b.gateways,
+            b.p50().map_or("—".into(), milliseconds),
+            b.p99().map_or("—".into(), milliseconds),
+            b.latencies.len(),
+            median_count(&b.overshoots).map_or("—".into(), |n| n.to_string()),
+            b.max_overshoot().map_or("—".into(), |n| n.to_string()),
+        )?;
+        if let Some(problem) = &b.problem {
+            writeln!(out, "- **Breach trials stopped early:** {problem}.")?;
+        }
         match &self.ingest {
             Some(ingest) => {
                 for (_, _, line) in &ingest.stores {
@@ -327,6 +350,13 @@ fn milliseconds(duration: Duration) -> String {
 
 fn kilobytes(bytes: u64) -> String {
     format!("{:.1} KB", bytes as f64 / 1024.0)
+}
+
+/// The middle value of `counts` (the lower one of an even count).
+fn median_count(counts: &[u32]) -> Option<u32> {
+    let mut sorted = counts.to_vec();
+    sorted.sort_unstable();
+    sorted.get(sorted.len().saturating_sub(1) / 2).copied()
 }
 
 #[cfg(test)]

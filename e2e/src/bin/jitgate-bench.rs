@@ -85,9 +85,10 @@ fn run() -> Result<(), BenchError> {
             .map(|figure| format!("({}) {}", figure.configuration.number(), figure.requests()))
             .collect();
         println!(
-            "bench smoke: every configuration answered every request with 200 (requests: {}); {} revocations refused as `revoked`",
+            "bench smoke: every configuration answered every request with 200 (requests: {}); {} revocations refused as `revoked`; {} fleet budget breaches refused on every gateway",
             served.join(", "),
-            report.revocation.latencies.len()
+            report.revocation.latencies.len(),
+            report.breach.latencies.len()
         );
         return Ok(());
     }

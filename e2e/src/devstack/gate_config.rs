@@ -4,6 +4,7 @@
 
 use serde_json::{json, Value};
 
+use super::options::GateTiming;
 use crate::error::{Error, Result};
 use crate::stack::EXAMPLE_PLUGIN_CONFIGURATION;
 
@@ -23,6 +24,7 @@ pub fn plugin_configuration(
     issuer_url: &str,
     data_plane_credential: &str,
     collector_sender_credential: &str,
+    timing: GateTiming,
 ) -> Result<Value> {
     let mut configuration: Value =
         serde_json::from_str(EXAMPLE_PLUGIN_CONFIGURATION).map_err(|error| {
@@ -43,6 +45,12 @@ pub fn plugin_configuration(
     // Records reach the collector a quarter of a second after the call, so an export taken
     // right after a walkthrough step already holds it.
     configuration["audit"]["flush_interval_ms"] = json!(AUDIT_FLUSH_INTERVAL_MS);
+    if timing == GateTiming::FilterDefaults {
+        let revocation = configuration["revocation"].as_object_mut();
+        revocation.map(|revocation| revocation.remove("interval_ms"));
+        let audit = configuration["audit"].as_object_mut();
+        audit.map(|audit| audit.remove("flush_interval_ms"));
+    }
     Ok(configuration)
 }
 
@@ -52,8 +60,13 @@ mod tests {
 
     #[test]
     fn the_example_configuration_is_pointed_at_the_local_issuer_and_collector() {
-        let configuration =
-            plugin_configuration("http://127.0.0.1:8380", "feed-secret", "sender-secret").unwrap();
+        let configuration = plugin_configuration(
+            "http://127.0.0.1:8380",
+            "feed-secret",
+            "sender-secret",
+            GateTiming::Local,
+        )
+        .unwrap();
         assert_eq!(configuration["issuer"], "http://127.0.0.1:8380");
         assert_eq!(configuration["revocation"]["credential"], "feed-secret");
         assert_eq!(configuration["audit"]["credential"], "sender-secret");
@@ -61,5 +74,19 @@ mod tests {
         // The routes are the example's, unchanged.
         let example: Value = serde_json::from_str(EXAMPLE_PLUGIN_CONFIGURATION).unwrap();
         assert_eq!(configuration["routes"], example["routes"]);
+    }
+
+    #[test]
+    fn with_the_filter_defaults_neither_interval_is_set() {
+        let configuration = plugin_configuration(
+            "http://127.0.0.1:8380",
+            "f",
+            "s",
+            GateTiming::FilterDefaults,
+        )
+        .unwrap();
+        assert!(configuration["revocation"].get("interval_ms").is_none());
+        assert!(configuration["audit"].get("flush_interval_ms").is_none());
+        assert_eq!(configuration["revocation"]["credential"], "f");
     }
 }

@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use self::env_file::EnvFile;
 use self::options::loopback;
-pub use self::options::{parse_args, DevStackOptions, Invocation, StackPorts, USAGE};
+pub use self::options::{parse_args, DevStackOptions, GateTiming, Invocation, StackPorts, USAGE};
 use self::secrets::LocalCredentials;
 use self::service::ServiceProcess;
 use crate::bootstrap::{Backends, FilterModule};
@@ -130,6 +130,7 @@ impl DevStack {
             &issuer_url,
             jitgate_issuer::demo::DEMO_DATA_PLANE_CREDENTIAL,
             &credentials.gateway_sender,
+            options.gate_timing,
         )?;
         write_private(
             &data_dir.join("envoy/plugin-config.json"),

@@ -113,6 +113,8 @@ pub struct DevStackOptions {
     /// so its own per-Envoy budget counts) on free loopback ports, sharing the issuer, the
     /// collector and the model server — a fleet, for the tests of fleet-wide limits.
     pub extra_gateways: usize,
+    /// How often the gateways ship audit records and poll the revocation feed.
+    pub gate_timing: GateTiming,
 }
 
 impl Default for DevStackOptions {
@@ -121,8 +123,19 @@ impl Default for DevStackOptions {
             data_dir: PathBuf::from(".jitgate"),
             ports: StackPorts::default(),
             extra_gateways: 0,
+            gate_timing: GateTiming::Local,
         }
     }
+}
+
+/// The filter's audit flush and revocation poll intervals in the stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GateTiming {
+    /// A quarter of a second each, so the walkthrough's `sleep 1` always suffices.
+    Local,
+    /// The filter's defaults (one second each), as a deployment that sets neither runs: what
+    /// the benchmarks measure.
+    FilterDefaults,
 }
 
 /// What the command line asked for.
