@@ -7,6 +7,8 @@
 //!   collector from both gateways, the guard's probing rule fires, the issuer revokes the
 //!   grant as the guard and stores the alert, and every gateway refuses the grant within a
 //!   bounded wait (one audit flush + the guard + one feed poll).
+//! - A requests budget of 20 on one gateway, with the real issuer and collector: exactly 20
+//!   of 40 concurrent calls admitted, the rest refused with `budget_exhausted`.
 //! - A requests budget of 20 spent on two gateways at once: each Envoy alone would admit 20,
 //!   the guard ends the grant once the fleet's total reaches 20, every gateway refuses within
 //!   2 s of that breach, and the overshoot is what the gateways admitted in that time.
@@ -201,6 +203,45 @@ fn grant_state(stack: &DevStack, grant: &str) -> Value {
         .unwrap()
         .json()
         .unwrap()
+}
+
+#[test]
+fn a_requests_budget_of_twenty_on_one_gateway_admits_exactly_twenty() {
+    let (_work, stack) = fleet();
+    let envoy = stack.gateways()[0];
+    let (_grant, token) = granted_token_with(&stack, json!({"requests": FLEET_BUDGET}));
+    // 40 calls from 8 callers, each on its own connections, so both workers admit some.
+    let outcomes: Vec<(u16, String)> = std::thread::scope(|scope| {
+        let callers: Vec<_> = (0..8)
+            .map(|_| {
+                scope.spawn(|| {
+                    let client = http_client().unwrap();
+                    (0..5)
+                        .map(|_| chat_with(&client, envoy, &token, MODEL))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        callers
+            .into_iter()
+            .flat_map(|caller| caller.join().unwrap())
+            .collect()
+    });
+    let allowed = outcomes.iter().filter(|(status, _)| *status == 200).count();
+    assert_eq!(allowed, FLEET_BUDGET, "{outcomes:?}");
+    // The gateway refuses the rest by itself; the guard's revocation may overtake the last few.
+    let exhausted = outcomes
+        .iter()
+        .filter(|outcome| **outcome == (403, "budget_exhausted".to_owned()))
+        .count();
+    assert!(exhausted >= 1, "{outcomes:?}");
+    assert!(
+        outcomes.iter().all(|outcome| outcome.0 == 200
+            || *outcome == (403, "budget_exhausted".to_owned())
+            || *outcome == (401, "revoked".to_owned())),
+        "{outcomes:?}"
+    );
+    stack.stop().unwrap();
 }
 
 /// The grant's budget, spent on both gateways at once.
