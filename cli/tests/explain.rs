@@ -41,6 +41,7 @@ fn repo_file(relative: &str) -> PathBuf {
 /// The test policy with its keys inline, as a plugin configuration file.
 fn inline_config(dir: &Path) -> PathBuf {
     let mut config: Value = serde_json::from_str(POLICY_JSON).unwrap();
+    config["body_check"] = serde_json::json!("hold_headers");
     config["keys"] = serde_json::json!({"jwks": serde_json::from_str::<Value>(JWKS).unwrap()});
     let path = dir.join("plugin-config.json");
     std::fs::write(&path, config.to_string()).unwrap();

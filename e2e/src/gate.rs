@@ -20,5 +20,7 @@ pub fn conformance_plugin_configuration(interval_ms: u64) -> Value {
         "interval_ms": interval_ms,
         "max_staleness_ms": interval_ms * 5,
     });
+    // The harness's Envoy sets `allow_on_headers_stop_iteration` (bootstrap.template.yaml).
+    configuration["body_check"] = json!("hold_headers");
     configuration
 }

@@ -7,10 +7,12 @@
 //! one model only; every trick tries to get another one (or an unchecked body) to the model
 //! server.
 //!
-//! Headers go upstream before the body is checked (proxy-wasm cannot hold them; see
-//! `docs/filter-config.md`), so a refused body may leave a body-less, token-less request start
-//! at the upstream. What must never reach it is a refused body, or the token. Every wait is
-//! bounded (`adversarial::READ_LIMIT`), so a hang fails the test instead of stalling it.
+//! The harness runs `body_check: hold_headers` (Envoy ≥ 1.35 holds the headers until the
+//! body is checked), so a refused request leaves nothing at the upstream: every request it
+//! received must be one whose body was allowed. (`e2e/tests/held_headers.rs` checks the
+//! `forward_headers` fallback, where a body-less, token-less request start may arrive.) Every
+//! wait is bounded (`adversarial::READ_LIMIT`), so a hang fails the test instead of stalling
+//! it.
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
@@ -95,12 +97,12 @@ fn body_with_prefix(size: usize, model: &str) -> String {
     format!(r#"{{"messages":[{{"role":"user","content":"{padding}"}}],"model":"{model}"}}"#)
 }
 
-/// Checks that every body the upstream received is one of `allowed` (or empty: the headers of
-/// a request whose body was then refused).
+/// Checks that every request the upstream received is whole and carries one of the `allowed`
+/// bodies: with the headers held, a refused request never starts upstream.
 fn assert_only_bodies(stack: &LocalStack, allowed: &[&[u8]]) {
     for request in stack.upstream.requests_to(CHAT) {
         assert!(
-            request.body.is_empty() || allowed.contains(&request.body.as_slice()),
+            request.body_complete && allowed.contains(&request.body.as_slice()),
             "the upstream received a body it should not have: {:?}",
             String::from_utf8_lossy(&request.body[..request.body.len().min(200)])
         );
@@ -194,17 +196,12 @@ fn bodies_that_parse_differently_anywhere_are_refused_before_the_upstream_sees_t
             response.text()
         );
     }
-    // Refused bodies' upstream streams are reset after their headers; give those a moment to
-    // land in the stub's record before checking it.
+    // Were a refused request's start to leak upstream, give it a moment to land in the
+    // stub's record before checking it.
     std::thread::sleep(Duration::from_millis(300));
     let allowed_bodies: Vec<&[u8]> = allowed.iter().map(|(_, body)| body.as_slice()).collect();
     assert_only_bodies(&stack, &allowed_bodies);
-    let delivered = stack
-        .upstream
-        .requests_to(CHAT)
-        .into_iter()
-        .filter(|request| !request.body.is_empty())
-        .count();
+    let delivered = stack.upstream.requests_to(CHAT).len();
     assert_eq!(delivered, allowed.len(), "every allowed body arrived once");
     assert_upstream_clean(
         &stack.upstream,

@@ -101,6 +101,33 @@ pub struct AuditSettings {
     pub max_usage_body_bytes: usize,
 }
 
+/// How a request whose scope needs the body's `model` waits while the body is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BodyCheck {
+    /// Hold the whole request, headers included, until the model is checked: a refused
+    /// request never reaches the upstream, not even its headers. Needs Envoy ≥ 1.35 with the
+    /// Wasm `PluginConfig` field `allow_on_headers_stop_iteration: true`; without it Envoy
+    /// never delivers the body to a filter that held the headers, and the request waits
+    /// until Envoy's own timeouts end it.
+    HoldHeaders,
+    /// Let the headers (token removed, subject added) go upstream and hold only the body:
+    /// for hosts that cannot set that field (Istio's `WasmPlugin`). A refusal then resets the
+    /// upstream stream: the model server may see the start of a request, never its body or
+    /// the token.
+    ForwardHeaders,
+}
+
+impl BodyCheck {
+    /// The configuration's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BodyCheck::HoldHeaders => "hold_headers",
+            BodyCheck::ForwardHeaders => "forward_headers",
+        }
+    }
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -116,6 +143,8 @@ pub struct Settings {
     pub cache_entries: usize,
     /// Audit streaming, if configured.
     pub audit: Option<AuditSettings>,
+    /// How model-scoped requests wait for their body.
+    pub body_check: BodyCheck,
 }
 
 #[derive(Deserialize)]
@@ -285,7 +314,14 @@ fn default_cache_entries() -> usize {
 }
 
 /// The filter's own top-level sections; everything else belongs to the policy.
-const FILTER_SECTIONS: [&str; 5] = ["keys", "token", "revocation", "cache", "audit"];
+const FILTER_SECTIONS: [&str; 6] = [
+    "keys",
+    "token",
+    "revocation",
+    "cache",
+    "audit",
+    "body_check",
+];
 
 impl Settings {
     /// Parses and validates the plugin configuration. `environment` resolves
@@ -340,6 +376,7 @@ impl Settings {
             None => None,
             Some(value) => Some(parse_audit(parse_section("audit", value)?, environment)?),
         };
+        let body_check = parse_body_check(&policy, sections.remove("body_check"))?;
         Ok(Settings {
             policy,
             keys,
@@ -347,7 +384,35 @@ impl Settings {
             revocation,
             cache_entries: cache.max_entries,
             audit,
+            body_check,
         })
+    }
+}
+
+/// `body_check` must be given when a route's scope needs the body's `model`: which mode is
+/// right depends on the Envoy the filter runs in, which the filter cannot see, and the wrong
+/// guess either hangs every such request or lets refused requests' headers reach the model
+/// server. Without such routes it changes nothing and may be left out.
+fn parse_body_check(policy: &Policy, value: Option<Value>) -> Result<BodyCheck, ConfigError> {
+    let needs_body = policy.routes.rules().iter().any(|rule| {
+        matches!(&rule.action, jitgate_grant::route::RouteAction::Require(scope) if scope.needs_model())
+    });
+    match value {
+        Some(value) => serde_json::from_value(value).map_err(|_| {
+            error(
+                "body_check",
+                "must be \"hold_headers\" or \"forward_headers\"",
+            )
+        }),
+        None if needs_body => Err(error(
+            "body_check",
+            "missing: a route's scope needs the body's model, so say how the request waits \
+             for it: \"hold_headers\" (Envoy >= 1.35 with the Wasm PluginConfig field \
+             allow_on_headers_stop_iteration: true; a refused request never reaches the \
+             upstream) or \"forward_headers\" (any host; the headers go upstream before the \
+             body is checked)",
+        )),
+        None => Ok(BodyCheck::HoldHeaders),
     }
 }
 
@@ -567,6 +632,7 @@ mod tests {
             "audiences": ["gw"],
             "routes": [{"path": "/v1/chat/completions", "scope": "inference:{model}"}],
             "keys": {"jwks": serde_json::from_str::<Value>(JWKS).unwrap()},
+            "body_check": "hold_headers",
         })
     }
 
@@ -595,6 +661,31 @@ mod tests {
         assert_eq!(settings.revocation, None);
         assert_eq!(settings.cache_entries, DEFAULT_CACHE_ENTRIES);
         assert_eq!(settings.policy.token_rules.leeway_seconds, 30);
+    }
+
+    #[test]
+    fn body_check_is_required_only_where_a_scope_needs_the_body() {
+        let mut config = base();
+        config.as_object_mut().unwrap().remove("body_check");
+        let error = parse(&config).unwrap_err();
+        assert_eq!(error.field, "body_check");
+        assert!(
+            error.problem.contains("allow_on_headers_stop_iteration"),
+            "{error}"
+        );
+
+        config["body_check"] = serde_json::json!("forward_headers");
+        assert_eq!(
+            parse(&config).unwrap().body_check,
+            BodyCheck::ForwardHeaders
+        );
+        config["body_check"] = serde_json::json!("hold");
+        assert_eq!(field_of(config.clone()), "body_check");
+
+        // Header-scoped routes only: nothing waits for a body, so it may be left out.
+        config.as_object_mut().unwrap().remove("body_check");
+        config["routes"] = serde_json::json!([{"path": "/v1/files", "scope": "files:read"}]);
+        assert_eq!(parse(&config).unwrap().body_check, BodyCheck::HoldHeaders);
     }
 
     #[test]

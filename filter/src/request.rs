@@ -4,12 +4,18 @@
 //! depends on the body's `model`, buffer the body (only then, only for callers whose token
 //! already passed) and ask again.
 //!
-//! Proxy-Wasm (ABI 0.2.1) cannot hold the headers while it reads the body: Envoy turns a
-//! paused header callback into "stop everything", and the body never arrives (see
-//! proxy-wasm/spec#63). So for a model-scoped route the headers — already stripped of the
-//! token, with the verified subject added — go on to the router, and the *body* is held
-//! until the model is checked. A refusal then resets the upstream stream: the model server
-//! may see the start of a request, never its body or the token.
+//! How the request waits while its body is read is the configuration's `body_check`:
+//!
+//! - `hold_headers` (Envoy ≥ 1.35 with the Wasm `PluginConfig` field
+//!   `allow_on_headers_stop_iteration: true`): the header callback pauses, Envoy holds the
+//!   headers and still delivers the body, and nothing goes upstream until the model is
+//!   checked. A refused request leaves no trace at the model server: no stream is opened.
+//! - `forward_headers`, for hosts without that field (Istio's `WasmPlugin`): there a paused
+//!   header callback becomes "stop everything" and the body never arrives (proxy-wasm/spec#63),
+//!   so the headers — already stripped of the token, with the verified subject added — go on
+//!   to the router, and only the *body* is held until the model is checked. A refusal then
+//!   resets the upstream stream: the model server may see the start of a request, never its
+//!   body or the token.
 //!
 //! The body is released only by a final decision: the last body callback
 //! (`end_of_stream`), or the request trailers, which end a stream whose last DATA frame did
@@ -36,6 +42,7 @@ use jitgate_grant::budget::counted_limits;
 
 use crate::audit::{Usage, UsageReader};
 use crate::budget::{SharedUsage, DEFAULT_MAX_USAGE_BODY_BYTES};
+use crate::config::BodyCheck;
 use crate::host::{Counter, Gauge, Level, RequestHost};
 use crate::metrics;
 use crate::state::{revocation_state, Keys, VmState};
@@ -124,12 +131,19 @@ impl RequestFlow {
         match decision.outcome {
             Outcome::NeedModel => {
                 // Only reachable with a body still to come: `end_of_stream` gave a model fact.
-                // The headers must go on now (see the module docs); the body waits.
-                self.prepare_upstream_request(state, host, &decision);
-                self.headers_forwarded = true;
                 self.awaiting_model = true;
+                let step = match state.settings.body_check {
+                    // Everything waits; the decision on the body releases or refuses it whole.
+                    BodyCheck::HoldHeaders => Step::Pause,
+                    // The headers must go on now (see the module docs); the body waits.
+                    BodyCheck::ForwardHeaders => {
+                        self.prepare_upstream_request(state, host, &decision);
+                        self.headers_forwarded = true;
+                        Step::Continue
+                    }
+                };
                 self.decision = Some(decision);
-                Step::Continue
+                step
             }
             _ => self.act(state, host, decision),
         }

@@ -24,6 +24,7 @@ const ANSWER: &str =
 
 fn vm(audit: Value) -> (VmState, FakeHost) {
     let mut config: Value = serde_json::from_str(POLICY_JSON).unwrap();
+    config["body_check"] = json!("hold_headers");
     config["keys"] = json!({"jwks": serde_json::from_str::<Value>(JWKS).unwrap()});
     config["audit"] = audit;
     let mut host = FakeHost::at(NOW_MS);

@@ -33,6 +33,7 @@ type Shared = Rc<RefCell<FakeSharedData>>;
 /// One worker VM of the Envoy whose shared data is `shared`.
 fn worker(shared: &Shared, audit: bool) -> VmState {
     let mut config: Value = serde_json::from_str(POLICY_JSON).unwrap();
+    config["body_check"] = json!("hold_headers");
     config["keys"] = json!({"jwks": serde_json::from_str::<Value>(JWKS).unwrap()});
     if audit {
         config["audit"] = json!({"cluster": "collector"});

@@ -21,6 +21,7 @@ const CHAT: &str = r#"{"model":"meta-llama/Llama-3.1-8B-Instruct","messages":[]}
 
 fn config(keys: Value, revocation: Option<Value>) -> Value {
     let mut config: Value = serde_json::from_str(POLICY_JSON).unwrap();
+    config["body_check"] = json!("hold_headers");
     config["keys"] = keys;
     if let Some(revocation) = revocation {
         config["revocation"] = revocation;
@@ -188,10 +189,7 @@ fn a_body_over_the_limit_is_refused_as_soon_as_it_crosses_it() {
     let (mut state, _) = vm(&config(inline_keys(), None));
     let mut host = chat_request(&token("big"));
     let mut flow = RequestFlow::new();
-    assert_eq!(
-        flow.on_headers(&mut state, &mut host, false),
-        Step::Continue
-    );
+    assert_eq!(flow.on_headers(&mut state, &mut host, false), Step::Pause);
     assert!(flow.awaits_body());
     assert_eq!(host.response, None, "waiting for the body");
     assert_eq!(
@@ -206,11 +204,57 @@ fn a_body_over_the_limit_is_refused_as_soon_as_it_crosses_it() {
     assert_eq!(host.response.as_ref().map(|r| r.status), Some(413));
 }
 
+#[test]
+fn with_held_headers_nothing_about_the_request_changes_until_the_body_allows_it() {
+    let (mut state, _) = vm(&config(inline_keys(), None));
+    let token = token("held");
+    let mut host = chat_request(&token);
+    let mut flow = RequestFlow::new();
+    // The headers wait (Envoy holds them: `allow_on_headers_stop_iteration`), untouched.
+    assert_eq!(flow.on_headers(&mut state, &mut host, false), Step::Pause);
+    assert!(flow.awaits_body());
+    assert_eq!(host.header_values("authorization").len(), 1);
+    assert!(host.header_values("x-jitgate-subject").is_empty());
+    let size = host.request_body.len();
+    assert_eq!(
+        flow.on_body(&mut state, &mut host, size, true),
+        Step::Continue
+    );
+    // Allowed: now they lose the token and gain the subject, and go on with the body.
+    assert!(host.header_values("authorization").is_empty());
+    assert_eq!(
+        host.header_values("x-jitgate-subject"),
+        vec!["alice@example.com"]
+    );
+}
+
+#[test]
+fn with_forwarded_headers_they_go_on_first_stripped_and_the_body_waits() {
+    let mut configuration = config(inline_keys(), None);
+    configuration["body_check"] = json!("forward_headers");
+    let (mut state, _) = vm(&configuration);
+    let mut host = chat_request(&token("forwarded")).body(br#"{"model":"gpt-4o"}"#);
+    let mut flow = RequestFlow::new();
+    assert_eq!(
+        flow.on_headers(&mut state, &mut host, false),
+        Step::Continue
+    );
+    assert!(flow.awaits_body());
+    assert!(host.header_values("authorization").is_empty());
+    assert_eq!(
+        host.header_values("x-jitgate-subject"),
+        vec!["alice@example.com"]
+    );
+    let size = host.request_body.len();
+    assert_eq!(flow.on_body(&mut state, &mut host, size, true), Step::Pause);
+    assert_eq!(host.response.as_ref().map(|r| r.status), Some(403));
+}
+
 /// Headers, then the whole body without `end_of_stream`, then trailers: how an HTTP/2
 /// request (or an HTTP/1.1 chunked one where Envoy parses trailers) ends in trailers.
 fn run_ending_in_trailers(state: &mut VmState, host: &mut FakeHost) -> (RequestFlow, Step) {
     let mut flow = RequestFlow::new();
-    assert_eq!(flow.on_headers(state, host, false), Step::Continue);
+    assert_eq!(flow.on_headers(state, host, false), Step::Pause);
     assert!(flow.awaits_body());
     let size = host.request_body.len();
     if size > 0 {
@@ -278,10 +322,7 @@ fn trailers_after_a_body_past_the_last_reported_size_still_see_all_of_it() {
     );
     let mut host = chat_request(&token("trailers-big")).body(oversized.as_bytes());
     let mut flow = RequestFlow::new();
-    assert_eq!(
-        flow.on_headers(&mut state, &mut host, false),
-        Step::Continue
-    );
+    assert_eq!(flow.on_headers(&mut state, &mut host, false), Step::Pause);
     assert_eq!(flow.on_body(&mut state, &mut host, 10, false), Step::Pause);
     assert_eq!(flow.on_trailers(&mut state, &mut host), Step::Pause);
     assert_eq!(host.response.as_ref().map(|r| r.status), Some(413));

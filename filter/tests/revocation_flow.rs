@@ -23,6 +23,7 @@ const CHAT: &str = r#"{"model":"meta-llama/Llama-3.1-8B-Instruct","messages":[]}
 
 fn vm() -> (VmState, FakeHost) {
     let mut config: Value = serde_json::from_str(POLICY_JSON).unwrap();
+    config["body_check"] = json!("hold_headers");
     config["keys"] = json!({"jwks": serde_json::from_str::<Value>(JWKS).unwrap()});
     config["revocation"] =
         json!({"cluster": "issuer", "credential": "data-plane-secret", "interval_ms": 1000});

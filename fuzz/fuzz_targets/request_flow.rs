@@ -4,6 +4,8 @@
 //!
 //! Input: a first byte choosing the end and the token, then split points, then the body.
 //! Asserts, beyond "no panic", the gate's central promise (threat-model finding 1):
+//! - the headers of a request with a body to come are held, unchanged, until the decision
+//!   (`body_check: hold_headers`);
 //! - no callback before the end of the stream lets the held body go (every body piece
 //!   without `end_of_stream` pauses, and nothing is answered yet);
 //! - the body is released (the final callback continues, no local reply) only on an `allow`
@@ -43,6 +45,7 @@ fn vm() -> VmState {
         Err(error) => panic!("testdata/policy.json: {error}"),
     };
     config["keys"] = serde_json::json!({ "jwks": serde_json::from_str::<Value>(JWKS_JSON).ok() });
+    config["body_check"] = serde_json::json!("hold_headers");
     let mut host = FakeHost::at(NOW_MS);
     match root::configure(&mut host, config.to_string().as_bytes(), &|_| None) {
         Ok(state) => state,
@@ -81,6 +84,15 @@ fuzz_target!(|data: &[u8]| {
     let mut flow = RequestFlow::new();
     let headers_end = body.is_empty() && end == End::Body;
     let mut last = flow.on_headers(&mut state, &mut host, headers_end);
+    if !headers_end && host.response.is_none() {
+        // `body_check: hold_headers`: the headers wait, untouched, until the body is checked.
+        assert_eq!(last, Step::Pause, "the headers went on before the body was checked");
+        assert_eq!(
+            host.header_values("authorization").len(),
+            usize::from(with_token),
+            "the held headers changed before the decision"
+        );
+    }
 
     // Cut the body into up to four pieces at points taken from the `splits` byte.
     let mut cuts: Vec<usize> = (0..3)

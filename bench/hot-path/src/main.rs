@@ -46,6 +46,7 @@ fn main() {
     let mode = args.first().map_or("cached", String::as_str);
     let requests: usize = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(20_000);
     let mut config: Value = serde_json::from_str(POLICY_JSON).unwrap();
+    config["body_check"] = json!("hold_headers");
     config["keys"] = json!({"jwks": serde_json::from_str::<Value>(JWKS).unwrap()});
     if mode == "audit" {
         // Large enough never to fill: nothing is sent in this driver.

@@ -236,6 +236,7 @@ impl Configuration {
 /// the default verification cache, and audit streaming when a collector credential is given.
 pub fn jitgate_configuration(audit_credential: Option<&str>) -> Value {
     let mut configuration: Value = serde_json::from_str(CONFORMANCE_POLICY).unwrap_or_default();
+    configuration["body_check"] = json!("hold_headers");
     configuration["keys"] =
         json!({"jwks": serde_json::from_str::<Value>(TEST_JWKS).unwrap_or_default()});
     if let Some(credential) = audit_credential {

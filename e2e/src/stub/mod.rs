@@ -13,6 +13,7 @@ pub mod record;
 
 use std::convert::Infallible;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -49,6 +50,8 @@ pub struct StubServer {
 #[derive(Debug)]
 pub(crate) struct StubState {
     recorded: Mutex<Vec<RecordedRequest>>,
+    /// TCP connections accepted, whether or not a request ever came on them.
+    connections: AtomicUsize,
     pub(crate) feed: Mutex<FeedState>,
     /// While `true`, streamed answers pause after their first event.
     streams_held: watch::Sender<bool>,
@@ -76,6 +79,7 @@ impl StubServer {
             .map_err(Error::io("build the stub's runtime"))?;
         let state = Arc::new(StubState {
             recorded: Mutex::new(Vec::new()),
+            connections: AtomicUsize::new(0),
             feed: Mutex::new(FeedState::default()),
             streams_held: watch::Sender::new(false),
         });
@@ -118,6 +122,11 @@ impl StubServer {
             .into_iter()
             .filter(|request| request.path() == path)
             .collect()
+    }
+
+    /// TCP connections accepted so far: a request that never reached the stub opened none.
+    pub fn connections(&self) -> usize {
+        self.state.connections.load(Ordering::SeqCst)
     }
 
     /// Forgets the requests recorded so far.
@@ -184,6 +193,7 @@ async fn serve(
             _ = &mut shutdown => return,
             accepted = listener.accept() => {
                 let Ok((stream, _peer)) = accepted else { continue };
+                state.connections.fetch_add(1, Ordering::SeqCst);
                 let state = Arc::clone(&state);
                 tokio::spawn(async move {
                     let service = service_fn(move |request| handle(Arc::clone(&state), request));

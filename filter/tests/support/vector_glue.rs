@@ -61,6 +61,7 @@ pub fn answer(vector: &Vector) -> GlueAnswer {
 
 fn settings_for(vector: &Vector) -> Value {
     let mut config: Value = serde_json::from_str(POLICY_JSON).unwrap();
+    config["body_check"] = json!("hold_headers");
     config["keys"] = if vector.gate.keys_loaded {
         json!({"jwks": serde_json::from_str::<Value>(JWKS).unwrap()})
     } else {
