@@ -164,7 +164,8 @@ fn denials_answer_rfc6750_and_never_echo_the_token() {
         Some("Bearer realm=\"jitgate\", error=\"insufficient_scope\", error_description=\"the grant does not cover this request; request the scope named in WWW-Authenticate\", scope=\"inference:gpt-4o\"")
     );
     let body: Value = serde_json::from_str(&response.body).unwrap();
-    assert_eq!(body["error"], "insufficient_scope");
+    assert_eq!(body["error"]["type"], "insufficient_scope");
+    assert_eq!(body["error"]["code"], "insufficient_scope");
     assert_eq!(body["reason"], "insufficient_scope");
     assert_eq!(body["request_id"], "req-1");
     assert!(!response.body.contains(&token));

@@ -352,7 +352,9 @@ pub struct DenyResponse {
     pub status: u16,
     /// Response headers, lowercase names.
     pub headers: Vec<(&'static str, String)>,
-    /// JSON body `{"error", "reason", "request_id", "error_description"}`.
+    /// JSON body: `{"error": {"message", "type", "code", "param"}, "reason", "request_id"}`
+    /// (and `"scope"` for `insufficient_scope`): the error object OpenAI's SDKs parse, and
+    /// jitgate's own fields beside it.
     pub body: String,
 }
 
@@ -391,15 +393,32 @@ impl DenyResponse {
             }
             Some(ErrorCode::AccessDenied) => {}
         }
+        let scope = match (code, required_scope) {
+            (Some(ErrorCode::InsufficientScope), Some(scope)) => Some(scope),
+            _ => None,
+        };
+        // The error object the OpenAI SDKs read: they show `error.message` (and nothing else)
+        // in the exception's text, and expose `type`, `code` and `param`. `type` is the
+        // RFC 6750 error — a missing token is not an invalid one, and §3.1 gives it no code,
+        // so it says plainly that authentication is needed; `code` is the gate's reason.
+        let message = match scope {
+            Some(scope) => format!(
+                "the grant does not cover this request, which needs {scope}; request it with \
+                 `jitgate request --scope {scope} --for 1h --reason \"…\"`"
+            ),
+            None => reason.description().to_owned(),
+        };
         let mut body = serde_json::json!({
-            // A missing token is not an invalid one: RFC 6750 §3.1 gives it no error code,
-            // so the body says plainly that authentication is needed.
-            "error": code.map_or("unauthorized", ErrorCode::as_str),
+            "error": {
+                "message": message,
+                "type": code.map_or("unauthorized", ErrorCode::as_str),
+                "code": reason.code(),
+                "param": null,
+            },
             "reason": reason.code(),
-            "error_description": reason.description(),
             "request_id": request_id,
         });
-        if let (Some(ErrorCode::InsufficientScope), Some(scope)) = (code, required_scope) {
+        if let Some(scope) = scope {
             body["scope"] = serde_json::Value::String(scope.to_owned());
         }
         DenyResponse {
@@ -452,6 +471,11 @@ mod tests {
         );
         let body: serde_json::Value = serde_json::from_str(&response.body).unwrap();
         assert_eq!(body["reason"], "missing_token");
+        assert_eq!(body["error"]["type"], "unauthorized");
+        assert_eq!(
+            body["error"]["message"],
+            "a grant token is required; request access with `jitgate request`"
+        );
         assert_eq!(body["request_id"], "r1");
     }
 
@@ -464,7 +488,13 @@ mod tests {
         assert!(challenge.starts_with("Bearer realm=\"jitgate\", error=\"insufficient_scope\""));
         assert!(challenge.ends_with(", scope=\"inference:gpt-4o\""));
         let body: serde_json::Value = serde_json::from_str(&response.body).unwrap();
-        assert_eq!(body["error"], "insufficient_scope");
+        assert_eq!(body["error"]["type"], "insufficient_scope");
+        assert_eq!(body["error"]["code"], "insufficient_scope");
+        assert_eq!(
+            body["error"]["message"],
+            "the grant does not cover this request, which needs inference:gpt-4o; request it \
+             with `jitgate request --scope inference:gpt-4o --for 1h --reason \"…\"`"
+        );
         assert_eq!(body["scope"], "inference:gpt-4o");
     }
 
@@ -499,11 +529,15 @@ mod tests {
         assert_eq!(
             body,
             serde_json::json!({
-                "error": "access_denied",
+                "error": {
+                    "message": "the grant's budget (requests or model tokens) is used up; \
+                        retrying will not help: request a new grant or a larger budget with \
+                        `jitgate request`",
+                    "type": "access_denied",
+                    "code": "budget_exhausted",
+                    "param": null,
+                },
                 "reason": "budget_exhausted",
-                "error_description": "the grant's budget (requests or model tokens) is used up; \
-                    retrying will not help: request a new grant or a larger budget with \
-                    `jitgate request`",
                 "request_id": "r3",
             })
         );
