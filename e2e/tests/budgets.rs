@@ -94,11 +94,15 @@ fn assert_budget_exhausted(response: &RawResponse) {
     assert_eq!(
         body,
         json!({
-            "error": "access_denied",
+            "error": {
+                "message": "the grant's budget (requests or model tokens) is used up; \
+                    retrying will not help: request a new grant or a larger budget with \
+                    `jitgate request`",
+                "type": "access_denied",
+                "code": "budget_exhausted",
+                "param": null,
+            },
             "reason": "budget_exhausted",
-            "error_description": "the grant's budget (requests or model tokens) is used up; \
-                retrying will not help: request a new grant or a larger budget with \
-                `jitgate request`",
             "request_id": null,
         })
     );

@@ -3,7 +3,7 @@
 //! held whole — headers included — until its `model` is checked, so one the grant does not
 //! cover leaves **no trace at the model server**: no request, not even a TCP connection.
 //! Checked over HTTP/1.1, HTTP/2 ending in trailers, `Expect: 100-continue`, a client that
-//! resets mid-body and a body over the limit; and that an allowed request still arrives whole,
+//! resets mid-body, a body over the limit and a compressed body; and that an allowed request still arrives whole,
 //! token removed and subject added. The fallback, `forward_headers`, is shown beside it: the
 //! headers of a refused request do reach the upstream there (never the token or the body),
 //! which is why it is only for hosts that cannot hold them. And the misconfiguration —
@@ -165,6 +165,32 @@ fn refused_body_scoped_requests_leave_no_trace_at_the_upstream() {
     let (status, reason) = post(&stack, &authorization, big.as_bytes());
     assert_eq!((status, reason.as_deref()), (413, Some("body_too_large")));
     assert_untouched(&stack, "a body over the limit");
+
+    // A declared compressed body: the model server would decode it, the gate cannot check it
+    // as sent — refused from the headers, naming content-encoding.
+    let response = stack
+        .envoy
+        .raw(RawRequest {
+            method: "POST",
+            target: CHAT,
+            headers: &[
+                ("authorization", &authorization),
+                ("content-type", "application/json"),
+                ("content-encoding", "gzip"),
+            ],
+            body: b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03\xab\xae\x05\x00\x43\xbf\xa6\xa3\x02\x00\x00\x00",
+        })
+        .expect("Envoy answers");
+    assert_eq!(
+        verdict(&response),
+        (415, Some("unsupported_media_type".into()))
+    );
+    assert!(
+        response.text().contains("no content-encoding"),
+        "{}",
+        response.text()
+    );
+    assert_untouched(&stack, "a compressed body");
 
     // The grant's own model still goes through, whole, without the token.
     assert_eq!(post(&stack, &authorization, &chat_body(MODEL)), (200, None));

@@ -70,6 +70,9 @@ struct HeaderFacts {
     authority: String,
     user_agent: Option<String>,
     content_type: Option<String>,
+    /// Any `content-encoding` other than `identity` (values joined): a body the gate would
+    /// read as sent, but the model server would decode first.
+    content_encoding: Option<String>,
     request_id: String,
     token_values: Vec<String>,
     /// Client-sent `x-jitgate-*` header names (lowercase, each once), removed on allow.
@@ -126,7 +129,13 @@ impl RequestFlow {
         // With no body to come, the model (if the route needs one) is already as known as it
         // will ever be.
         let model = end_of_stream.then(|| self.model_from_body(state, host, 0));
-        let fact = model.as_ref().map_or(ModelFact::Unread, as_fact);
+        let fact = if self.facts.content_encoding.is_some() {
+            // A compressed body cannot be checked as it will be read: the model server would
+            // decode it first. Known from the headers, so refused before anything is buffered.
+            ModelFact::Unusable(Reason::UnsupportedMediaType)
+        } else {
+            model.as_ref().map_or(ModelFact::Unread, as_fact)
+        };
         let decision = self.decide(state, host, fact);
         match decision.outcome {
             Outcome::NeedModel => {
@@ -451,6 +460,13 @@ fn read_facts(host: &impl RequestHost, token_header: &str) -> HeaderFacts {
             ":authority" => facts.authority = value,
             "user-agent" => facts.user_agent = Some(value),
             "content-type" => facts.content_type = Some(value),
+            "content-encoding" if !value.trim().eq_ignore_ascii_case("identity") => {
+                let joined = match facts.content_encoding.take() {
+                    Some(earlier) => format!("{earlier}, {value}"),
+                    None => value,
+                };
+                facts.content_encoding = Some(joined);
+            }
             "x-request-id" => facts.request_id = value,
             lowered if lowered == token_header => facts.token_values.push(value),
             lowered

@@ -152,11 +152,15 @@ fn two_workers_admit_exactly_the_budget_then_refuse_with_403() {
     assert_eq!(
         body,
         json!({
-            "error": "access_denied",
+            "error": {
+                "message": "the grant's budget (requests or model tokens) is used up; \
+                    retrying will not help: request a new grant or a larger budget with \
+                    `jitgate request`",
+                "type": "access_denied",
+                "code": "budget_exhausted",
+                "param": null,
+            },
             "reason": "budget_exhausted",
-            "error_description": "the grant's budget (requests or model tokens) is used up; \
-                retrying will not help: request a new grant or a larger budget with \
-                `jitgate request`",
             "request_id": "req-1",
         })
     );

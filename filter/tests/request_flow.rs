@@ -490,3 +490,24 @@ fn configuration_errors_name_the_field() {
     let error = root::configure(&mut host, bad.to_string().as_bytes(), &|_| None).unwrap_err();
     assert_eq!(error.field, "token.header");
 }
+
+#[test]
+fn a_compressed_body_on_a_model_route_is_refused_from_the_headers_naming_content_encoding() {
+    let (mut state, _) = vm(&config(inline_keys(), None));
+    let mut host = chat_request(&token("gzip")).header("content-encoding", "gzip");
+    let mut flow = RequestFlow::new();
+    assert_eq!(flow.on_headers(&mut state, &mut host, false), Step::Pause);
+    assert!(!flow.awaits_body(), "refused before anything is buffered");
+    let response = host.response.clone().unwrap();
+    assert_eq!(response.status, 415);
+    let body: Value = serde_json::from_str(&response.body).unwrap();
+    assert_eq!(body["reason"], "unsupported_media_type");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("no content-encoding"));
+
+    // `identity` is no encoding at all.
+    let mut host = chat_request(&token("identity")).header("Content-Encoding", "identity");
+    assert_eq!(run(&mut state, &mut host), Step::Continue);
+}

@@ -286,7 +286,10 @@ impl Reason {
             Reason::ModelInvalid => "the model name has characters a scope cannot hold",
             Reason::BodyNotJson => "the body must be a JSON object",
             Reason::BodyTooLarge => "the body is larger than this gateway accepts",
-            Reason::UnsupportedMediaType => "send the body as application/json",
+            Reason::UnsupportedMediaType => {
+                "send the body as application/json, uncompressed (no content-encoding): the \
+                 gateway checks the model in the body as sent"
+            }
             Reason::MissingToken => {
                 "a grant token is required; request access with `jitgate request`"
             }
@@ -301,7 +304,10 @@ impl Reason {
             Reason::BadSignature => "the token's signature is invalid",
             Reason::InvalidClaims => "the token's claims are not valid grant claims",
             Reason::Expired => "the token has expired; get a fresh one with `jitgate token`",
-            Reason::NotYetValid => "the token is not valid yet",
+            Reason::NotYetValid => {
+                "the token is not valid yet (issued for a time ahead of this gateway's clock); \
+                 check the clocks, or use it once its time has come"
+            }
             Reason::WrongIssuer => "the token comes from an issuer this gateway does not trust",
             Reason::WrongAudience => "the token is not meant for this gateway",
             Reason::Revoked => "the grant was revoked",
