@@ -31,6 +31,7 @@ const SECTIONS: &[&str] = &[
     "revocation",
     "cache",
     "audit",
+    "body_check",
 ];
 
 /// What `credential_env` resolves to: the VM's environment in the fuzz world.
