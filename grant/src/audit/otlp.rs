@@ -311,13 +311,17 @@ impl AuditRecord {
                 .map(str::to_owned)
         };
         let required_text = |key: &str| text(key).ok_or_else(|| missing(key));
+        // OTLP's `intValue` is an int64: a count above `i64::MAX` cannot be sent in the
+        // protobuf encoding, so the JSON one refuses it too (the two must accept the same
+        // records), and a negative count is no count.
         let int = |key: &str| -> Result<Option<u64>, RecordError> {
-            match attributes.get(key).and_then(|v| v.get("intValue")) {
-                None => Ok(None),
-                Some(Value::String(s)) => s.parse().map(Some).map_err(|_| bad(key)),
-                Some(Value::Number(n)) => n.as_u64().map(Some).ok_or_else(|| bad(key)),
-                Some(_) => Err(bad(key)),
-            }
+            let signed = match attributes.get(key).and_then(|v| v.get("intValue")) {
+                None => return Ok(None),
+                Some(Value::String(s)) => s.parse::<i64>().map_err(|_| bad(key))?,
+                Some(Value::Number(n)) => n.as_i64().ok_or_else(|| bad(key))?,
+                Some(_) => return Err(bad(key)),
+            };
+            u64::try_from(signed).map(Some).map_err(|_| bad(key))
         };
         let strings = |key: &str| -> Vec<String> {
             attributes
@@ -636,6 +640,33 @@ mod tests {
             empty["resourceLogs"][0]["scopeLogs"][0]["logRecords"],
             json!([])
         );
+    }
+
+    #[test]
+    fn counts_are_int64_as_otlp_defines_them() {
+        let with_duration = |value: Value| {
+            let mut log = sample().to_otlp_log_record();
+            for attribute in log["attributes"].as_array_mut().unwrap() {
+                if attribute["key"] == names::DURATION_MS {
+                    attribute["value"] = json!({ "intValue": value });
+                }
+            }
+            AuditRecord::from_otlp_log_record(&log)
+        };
+        let largest = with_duration(json!(i64::MAX.to_string())).unwrap();
+        assert_eq!(largest.duration_ms, i64::MAX as u64);
+        // Above int64 (a protobuf sender could not send it) and negative counts are refused,
+        // as strings and as numbers, naming the attribute.
+        for value in [
+            json!("9223372036854775808"),
+            json!("18446744073709551596"),
+            json!("-20"),
+            json!(9_223_372_036_854_775_808_u64),
+            json!(-20),
+        ] {
+            let error = with_duration(value.clone()).unwrap_err();
+            assert_eq!(error.field, names::DURATION_MS, "{value}");
+        }
     }
 
     #[test]
