@@ -109,6 +109,10 @@ pub struct ServeConfig {
     /// File holding the collector's sender credential.
     #[arg(long, env = "JITGATE_AUDIT_CREDENTIAL_FILE")]
     pub audit_credential_file: Option<std::path::PathBuf>,
+    /// Notifications file (TOML: channels, routing, delivery; see docs/issuer.md). Without
+    /// it nobody is notified.
+    #[arg(long, env = "JITGATE_NOTIFICATIONS")]
+    pub notifications: Option<PathBuf>,
     /// Requests one identity may create back to back (0: no limit). Per replica.
     #[arg(long, env = "JITGATE_REQUEST_BURST", default_value_t = RateLimits::default().create_request.burst)]
     pub request_burst: u32,
@@ -165,6 +169,7 @@ impl ServeConfig {
             pending_ttl: "24h".into(),
             audit_endpoint: None,
             audit_credential_file: None,
+            notifications: None,
             request_burst: RateLimits::default().create_request.burst,
             requests_per_hour: RateLimits::default().create_request.per_hour,
             token_burst: RateLimits::default().mint_token.burst,

@@ -14,6 +14,7 @@ pub mod guard;
 pub mod identity;
 pub mod ids;
 pub mod keys;
+pub mod notify;
 pub mod policy;
 pub mod rate_limit;
 pub mod requests;

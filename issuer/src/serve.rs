@@ -14,10 +14,12 @@ use crate::identity::data_plane::DataPlaneCredential;
 use crate::identity::oidc::{JwksRefresh, JwksSource, OidcSettings, OidcVerifier};
 use crate::identity::Authenticator;
 use crate::keys::KeyRing;
+use crate::notify::worker::DeliveryCounters;
+use crate::notify::{Notifier, NotifyConfig};
 use crate::policy::{PolicyEngine, PolicySource, BUILTIN_SCHEMA, EXAMPLE_POLICY};
 use crate::rate_limit::RateLimiter;
 use crate::requests::duration::parse_duration;
-use crate::service::expiry::expire_due;
+use crate::service::expiry::{expire_due, notify_ending_soon};
 use crate::state::{AppState, Settings, Shared};
 use crate::store::Store;
 
@@ -65,6 +67,23 @@ pub async fn build_state(config: &ServeConfig) -> Result<AppState> {
                 "--policy is required (see issuer/policy/example.cedar), or use --demo".into(),
             ))
         }
+    };
+    let notifier = match &config.notifications {
+        Some(path) => {
+            let notify =
+                NotifyConfig::load(path).map_err(|error| Error::Config(error.to_string()))?;
+            tracing::info!(
+                channels = notify.channels.len(),
+                file = %path.display(),
+                "notifications configured"
+            );
+            Notifier::new(notify, &config.issuer_url)
+        }
+        None => Notifier::disabled(),
+    };
+    let policy = match notifier.config() {
+        Some(notify) => policy.with_notify_channels(notify.channels.keys().cloned().collect())?,
+        None => policy,
     };
     let mut api_tokens = match &config.api_tokens {
         Some(path) => ApiTokens::load(path)?,
@@ -162,6 +181,8 @@ pub async fn build_state(config: &ServeConfig) -> Result<AppState> {
         settings,
         events,
         rate_limiter: RateLimiter::new(config.rate_limits()),
+        notifier,
+        notify_counters: DeliveryCounters::default(),
     }))
 }
 
@@ -192,6 +213,7 @@ pub async fn serve_on(
         demo,
         "jitgate issuer ready"
     );
+    crate::notify::worker::spawn(state.clone())?;
     spawn_background(state.clone());
     axum::serve(listener, crate::app(state))
         .with_graceful_shutdown(shutdown_signal())
@@ -207,6 +229,9 @@ fn spawn_background(state: AppState) {
             ticks.tick().await;
             if let Err(error) = expire_due(&sweeper).await {
                 tracing::warn!(%error, "expiry sweep failed");
+            }
+            if let Err(error) = notify_ending_soon(&sweeper).await {
+                tracing::warn!(%error, "expiring-soon sweep failed");
             }
         }
     });

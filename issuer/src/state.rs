@@ -7,6 +7,8 @@ use crate::events::EventSink;
 use crate::identity::data_plane::DataPlaneCredential;
 use crate::identity::Authenticator;
 use crate::keys::KeyRing;
+use crate::notify::worker::DeliveryCounters;
+use crate::notify::Notifier;
 use crate::policy::PolicyEngine;
 use crate::rate_limit::RateLimiter;
 use crate::store::Store;
@@ -65,6 +67,10 @@ pub struct Shared {
     /// Per-identity limits on request creation, token minting and revocation (this replica's
     /// buckets).
     pub rate_limiter: RateLimiter,
+    /// Notifications: routing, and the bell of this replica's delivery worker.
+    pub notifier: Notifier,
+    /// This replica's delivery counters.
+    pub notify_counters: DeliveryCounters,
 }
 
 impl std::ops::Deref for AppState {

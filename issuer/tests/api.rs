@@ -97,6 +97,9 @@ async fn openapi_lists_every_route() {
         "/v1/admin/policy/reload",
         "/v1/admin/keys/rotate",
         "/v1/admin/keys/reload",
+        "/v1/admin/notifications",
+        "/v1/admin/notifications/{id}/retry",
+        "/metrics",
     ] {
         assert!(paths.contains_key(path), "{path} missing from openapi.json");
     }

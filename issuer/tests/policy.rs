@@ -52,7 +52,7 @@ fn schema_violations_point_at_line_and_column() {
 #[test]
 fn annotations_are_checked_at_load_and_errors_point_at_them() {
     let cases = [
-        ("@approval(\"2\")", "policy.cedar:1:1: policy policy0: unknown annotation @approval (known: @id, @approvals, @max_duration, @reviewers, @message, @description, @max_requests, @max_tokens, @default_requests, @default_tokens, @require_limits)"),
+        ("@approval(\"2\")", "policy.cedar:1:1: policy policy0: unknown annotation @approval (known: @id, @approvals, @max_duration, @reviewers, @message, @description, @max_requests, @max_tokens, @default_requests, @default_tokens, @require_limits, @notify)"),
         ("@id(\"p\") @approvals(\"0\")", "policy.cedar:1:10: policy p: @approvals(\"0\") must be a whole number from 1 to 10"),
         ("@id(\"p\") @approvals(\"two\")", "policy.cedar:1:10: policy p: @approvals(\"two\") must be a whole number from 1 to 10"),
         ("@id(\"p\") @max_duration(\"a while\")", "policy.cedar:1:10: policy p: @max_duration(\"a while\"): \"a while\" is not a duration (expected number at 0); write e.g. 2h, 90m or 3600"),
@@ -62,6 +62,7 @@ fn annotations_are_checked_at_load_and_errors_point_at_them() {
         ("@id(\"p\") @max_requests(\"10\")\n  @default_requests(\"20\")", "policy.cedar:2:3: policy p: @default_requests(\"20\") is more than @max_requests(\"10\")"),
         ("@id(\"p\") @require_limits(\"tokens\") @default_tokens(\"20\")", "policy.cedar:1:36: policy p: @default_tokens contradicts @require_limits(\"tokens\"): a required limit is asked for, never defaulted"),
         ("@id(\"p\") @require_limits(\"requests,budget\")", "policy.cedar:1:10: policy p: @require_limits(\"requests,budget\"): \"budget\" is not a limit; write requests, tokens or \"requests,tokens\""),
+        ("@id(\"p\") @notify(\"ml-leads, ML Leads\")", "policy.cedar:1:10: policy p: @notify: \"ML Leads\" is not a channel name (1 to 64 of a-z, 0-9, '-', '_')"),
         ("@id(\"p\") @require_limits(\"\")", "policy.cedar:1:10: policy p: @require_limits(\"\"): \"\" is not a limit; write requests, tokens or \"requests,tokens\""),
     ];
     for (annotations, expected) in cases {
@@ -356,4 +357,41 @@ async fn admins_reload_over_the_api_and_see_every_problem() {
         .request("alice", common::ask(&[common::SMALL_MODEL], "1h", "r"))
         .await;
     assert_eq!(now_two["approvals_required"], 2);
+}
+
+#[test]
+fn notify_must_name_configured_channels_at_start_and_on_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("policy.cedar");
+    let channels: std::collections::BTreeSet<String> =
+        ["ml-leads".to_owned(), "security".to_owned()].into();
+    write(
+        &file,
+        &format!("@id(\"p\") @notify(\"ml-leads\")\n{PERMIT};"),
+    );
+    let source = PolicySource {
+        policy: file.clone(),
+        schema: None,
+    };
+    let engine = PolicyEngine::from_files(source.clone())
+        .unwrap()
+        .with_notify_channels(channels.clone())
+        .unwrap();
+    let before = engine.current().summary();
+    write(
+        &file,
+        &format!("@id(\"p\") @notify(\"ml-leads,stewards\")\n{PERMIT};"),
+    );
+    let error = engine.reload().unwrap_err().to_string();
+    assert_eq!(
+        error,
+        "policy p: @notify names channel \"stewards\", which the notifications file does not define (channels: ml-leads, security)"
+    );
+    assert_eq!(engine.current().summary(), before);
+    // The same policy is refused at start.
+    let refused = PolicyEngine::from_files(source)
+        .unwrap()
+        .with_notify_channels(channels)
+        .unwrap_err();
+    assert_eq!(refused.to_string(), error);
 }

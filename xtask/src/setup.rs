@@ -47,7 +47,10 @@ pub fn run(root: &Path) -> Result<Tools, Error> {
         cargo_fuzz(root, &tools_dir)
     })?;
     // The README walkthrough (and its test) calls the gateway with the official SDK.
-    let openai = crate::openai::ensure(&tools_dir)?;
+    let openai = crate::python_packages::ensure(&tools_dir, crate::python_packages::OPENAI)?;
+    // The notification tests' receiver checks the issuer's webhook signatures with it.
+    let webhooks =
+        crate::python_packages::ensure(&tools_dir, crate::python_packages::STANDARDWEBHOOKS)?;
     step(
         &format!("debian packages {}", crate::system::PACKAGES.join(" ")),
         || crate::system::ensure_packages().map(|note| Done { value: (), note }),
@@ -63,7 +66,8 @@ pub fn run(root: &Path) -> Result<Tools, Error> {
     );
     Ok(Tools::new(envoy, node_dir, wasm_test_runner)
         .with_database_url(database_url)
-        .with_openai(openai))
+        .with_openai(openai)
+        .with_webhooks(webhooks))
 }
 
 /// What a setup step found: the value later steps need and a note for its status line.

@@ -88,6 +88,11 @@ fn steps(pipeline: &mut Pipeline, root: &Path) -> Result<(), Stopped> {
         if let Some(url) = tools.database_url() {
             command = command.env(crate::postgres::DATABASE_URL_ENV, url);
         }
+        // The CLI's notification tests run a webhook receiver that verifies signatures
+        // with the `standardwebhooks` package.
+        if let Some(dir) = tools.webhooks_dir() {
+            command = command.env("JITGATE_WEBHOOKS_PYTHONPATH", dir);
+        }
         command.run()
     })?;
 

@@ -22,6 +22,7 @@ pub struct Tools {
     wasm_test_runner: WasmTestRunner,
     database_url: Option<String>,
     openai_dir: Option<PathBuf>,
+    webhooks_dir: Option<PathBuf>,
 }
 
 /// Whether the wasm tests can run, and with what.
@@ -42,6 +43,7 @@ impl Tools {
             wasm_test_runner,
             database_url: None,
             openai_dir: None,
+            webhooks_dir: None,
         }
     }
 
@@ -54,6 +56,17 @@ impl Tools {
     /// The folder holding the `openai` Python package (for `PYTHONPATH`), if installed.
     pub fn openai_dir(&self) -> Option<&Path> {
         self.openai_dir.as_deref()
+    }
+
+    /// The same tools with the `standardwebhooks` Python package in `dir`.
+    pub fn with_webhooks(mut self, dir: PathBuf) -> Self {
+        self.webhooks_dir = Some(dir);
+        self
+    }
+
+    /// The folder holding the `standardwebhooks` Python package, if installed.
+    pub fn webhooks_dir(&self) -> Option<&Path> {
+        self.webhooks_dir.as_deref()
     }
 
     /// The same tools with a PostgreSQL server for tests.

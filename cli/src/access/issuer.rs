@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::Subcommand;
 use jitgate_issuer::config::ServeConfig;
 use jitgate_issuer::identity::api_tokens::{digest, generate};
+use jitgate_issuer::notify::webhook::WebhookSecret;
 use jitgate_issuer::policy::{PolicyEngine, PolicySource};
 
 /// `jitgate issuer` subcommands.
@@ -30,6 +31,13 @@ pub enum IssuerCommand {
         /// person or service.
         #[arg(long, default_value = "service")]
         kind: String,
+    },
+    /// Make a Standard Webhooks signing secret (whsec_…) for a webhook channel: written to
+    /// the file with mode 0600, for the notifications file's `secret_file` and the receiver.
+    NewWebhookSecret {
+        /// Where to write it (refused if it exists).
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Check a policy file against the schema, as the issuer would at start.
     CheckPolicy {
@@ -69,6 +77,16 @@ pub async fn run(command: IssuerCommand) -> Result<(), String> {
             println!("add to the API-token file's \"tokens\" list: {entry}");
             Ok(())
         }
+        IssuerCommand::NewWebhookSecret { out } => {
+            let secret = WebhookSecret::generate().map_err(|error| error.to_string())?;
+            write_new_private(&out, &format!("{secret}\n"))
+                .map_err(|error| format!("error: {}: {error}", out.display()))?;
+            println!(
+                "Wrote a webhook secret to {} (mode 0600). Give the receiver the same file; name it as `secret_file` in the notifications file.",
+                out.display()
+            );
+            Ok(())
+        }
         IssuerCommand::CheckPolicy { policy, schema } => {
             let engine = PolicyEngine::from_files(PolicySource {
                 policy: policy.clone(),
@@ -85,4 +103,17 @@ pub async fn run(command: IssuerCommand) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+/// Creates `path` with `text`, readable by the owner only; an existing file is refused.
+fn write_new_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(text.as_bytes())
 }

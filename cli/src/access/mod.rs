@@ -5,6 +5,7 @@
 mod client;
 mod commands;
 mod issuer;
+mod notifications;
 mod output;
 
 use std::process::ExitCode;
@@ -38,6 +39,8 @@ pub enum Command {
     Grants(commands::GrantsArgs),
     /// List the guard's alerts (on the grants you may review; all for admins).
     Alerts(commands::AlertsArgs),
+    /// The notification outbox (admins): counts, dead letters, `retry ID`.
+    Notifications(notifications::NotificationsArgs),
 }
 
 /// Output format, shared by the client commands.
@@ -61,6 +64,7 @@ pub async fn run(command: Command) -> ExitCode {
         Command::Revoke(args) => commands::end(args, "revoke").await,
         Command::Grants(args) => commands::grants(args).await,
         Command::Alerts(args) => commands::alerts(args).await,
+        Command::Notifications(args) => notifications::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -8,7 +8,7 @@ use super::budget::{BudgetTerms, LimitTerms, Measure};
 use crate::requests::duration::parse_duration;
 
 /// Annotations a policy may carry.
-pub const KNOWN: [&str; 11] = [
+pub const KNOWN: [&str; 12] = [
     "id",
     "approvals",
     "max_duration",
@@ -20,6 +20,7 @@ pub const KNOWN: [&str; 11] = [
     "default_requests",
     "default_tokens",
     "require_limits",
+    "notify",
 ];
 
 /// Most approvals a policy may require: more would make a request impossible to approve
@@ -37,6 +38,9 @@ pub struct PermitTerms {
     pub reviewers: Vec<String>,
     /// `@max_…`, `@default_…` and `@require_limits`.
     pub budget: BudgetTerms,
+    /// `@notify`, comma-separated notification channels that hear of pending reviews (the
+    /// issuer checks at start that each is configured).
+    pub notify: Vec<String>,
 }
 
 /// A problem with one policy's annotations.
@@ -107,11 +111,25 @@ pub fn terms(policy: &Policy) -> Result<PermitTerms, AnnotationError> {
         })
         .unwrap_or_default();
     let budget = budget(policy).map_err(|(key, message)| error(&key, message))?;
+    let notify: Vec<String> = policy
+        .annotation("notify")
+        .map(|text| text.split(',').map(str::trim).map(str::to_owned).collect())
+        .unwrap_or_default();
+    if let Some(bad) = notify
+        .iter()
+        .find(|name| !crate::notify::config::valid_channel_name(name))
+    {
+        return Err(error(
+            "notify",
+            format!("@notify: {bad:?} is not a channel name (1 to 64 of a-z, 0-9, '-', '_')"),
+        ));
+    }
     Ok(PermitTerms {
         max_duration,
         approvals,
         reviewers,
         budget,
+        notify,
     })
 }
 

@@ -67,6 +67,9 @@ pub struct ScopeExplanation {
     /// The deciding permit's budget terms (what it caps, defaults and requires).
     #[serde(default, skip_serializing_if = "BudgetTerms::is_empty")]
     pub budget: BudgetTerms,
+    /// The deciding permit's `@notify` channels.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notify: Vec<String>,
 }
 
 /// The policy's answer to "may this be requested, and who must agree?".
@@ -78,6 +81,10 @@ pub struct Assessment {
     pub reviewers: Vec<String>,
     /// Per-scope detail, for the requester and the reviewers.
     pub scopes: Vec<ScopeExplanation>,
+    /// Notification channels that hear of the pending review (`@notify` of the permits of
+    /// the scopes that need approval); the routing's `reviews` channel when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notify: Vec<String>,
 }
 
 const REQUEST: &str = "request";
@@ -138,6 +145,7 @@ impl LoadedPolicy {
                 reviewers: best.reviewers.clone(),
                 auto_approved_by,
                 budget: best.budget,
+                notify: best.notify.clone(),
             });
         }
         let approvals_required = scopes.iter().map(|s| s.approvals).max().unwrap_or(0);
@@ -148,10 +156,18 @@ impl LoadedPolicy {
             .collect();
         reviewers.sort();
         reviewers.dedup();
+        let mut notify: Vec<String> = scopes
+            .iter()
+            .filter(|s| s.approvals > 0)
+            .flat_map(|s| s.notify.iter().cloned())
+            .collect();
+        notify.sort();
+        notify.dedup();
         Ok(Assessment {
             approvals_required,
             reviewers,
             scopes,
+            notify,
         })
     }
 

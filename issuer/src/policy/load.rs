@@ -31,6 +31,30 @@ impl LoadedPolicy {
             sha256: self.sha256.clone(),
         }
     }
+
+    /// Refuses a policy whose `@notify` names a channel not in `channels`, naming both.
+    pub fn check_notify_channels(
+        &self,
+        channels: &std::collections::BTreeSet<String>,
+    ) -> Result<()> {
+        let mut permits: Vec<(&PolicyId, &PermitTerms)> = self.terms.iter().collect();
+        permits.sort_by_key(|(id, _)| id.to_string());
+        for (id, terms) in permits {
+            if let Some(unknown) = terms.notify.iter().find(|name| !channels.contains(*name)) {
+                let name = self
+                    .names
+                    .get(id)
+                    .cloned()
+                    .unwrap_or_else(|| id.to_string());
+                let known: Vec<&str> = channels.iter().map(String::as_str).collect();
+                return Err(Error::Policy(format!(
+                    "policy {name}: @notify names channel {unknown:?}, which the notifications file does not define (channels: {})",
+                    if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                )));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Loads the files named by `source`.

@@ -37,6 +37,9 @@ pub struct PolicySource {
 pub struct PolicyEngine {
     source: Option<PolicySource>,
     current: RwLock<Arc<LoadedPolicy>>,
+    /// The notification channels configured; a policy whose `@notify` names another is
+    /// refused (at start and on reload). `None`: no notifications, `@notify` is not checked.
+    channels: Option<std::collections::BTreeSet<String>>,
 }
 
 /// What a successful (re)load reports.
@@ -55,6 +58,7 @@ impl PolicyEngine {
         Ok(PolicyEngine {
             source: Some(source),
             current: RwLock::new(Arc::new(loaded)),
+            channels: None,
         })
     }
 
@@ -64,7 +68,19 @@ impl PolicyEngine {
         Ok(PolicyEngine {
             source: None,
             current: RwLock::new(Arc::new(loaded)),
+            channels: None,
         })
+    }
+
+    /// Checks every `@notify` against the configured notification channels, now and on
+    /// every reload.
+    pub fn with_notify_channels(
+        mut self,
+        channels: std::collections::BTreeSet<String>,
+    ) -> Result<PolicyEngine> {
+        self.current().check_notify_channels(&channels)?;
+        self.channels = Some(channels);
+        Ok(self)
     }
 
     /// The policy in force now.
@@ -83,6 +99,9 @@ impl PolicyEngine {
             Error::Policy("this issuer's policy was not loaded from a file".into())
         })?;
         let loaded = Arc::new(load::load_files(source)?);
+        if let Some(channels) = &self.channels {
+            loaded.check_notify_channels(channels)?;
+        }
         let summary = loaded.summary();
         match self.current.write() {
             Ok(mut guard) => *guard = loaded,

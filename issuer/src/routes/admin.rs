@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::identity::Subject;
 use crate::state::AppState;
 
-fn require_admin(subject: &Subject) -> Result<()> {
+pub(crate) fn require_admin(subject: &Subject) -> Result<()> {
     if subject.admin {
         Ok(())
     } else {

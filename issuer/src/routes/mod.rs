@@ -7,6 +7,7 @@ mod caller;
 mod grants;
 mod health;
 mod jwks;
+mod notifications;
 mod openapi;
 mod query;
 mod requests;
@@ -43,6 +44,12 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/admin/policy/reload", post(admin::reload_policy))
         .route("/v1/admin/keys/rotate", post(admin::rotate_key))
         .route("/v1/admin/keys/reload", post(admin::reload_keys))
+        .route("/v1/admin/notifications", get(notifications::list))
+        .route(
+            "/v1/admin/notifications/{id}/retry",
+            post(notifications::retry),
+        )
+        .route("/metrics", get(notifications::metrics))
         .merge(crate::web::routes())
         .with_state(state)
 }

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use crate::error::{Error, Result};
 use crate::guard::alert::{validate, Alert};
 use crate::identity::Subject;
+use crate::notify::EventKind;
 use crate::requests::{Actor, Channel};
 use crate::state::AppState;
 use crate::store::alerts::{self, AlertFilter};
@@ -67,7 +68,24 @@ pub async fn post(state: &AppState, subject: &Subject, body: &[u8]) -> Result<Po
         &alert.firing_id,
     )
     .await?;
+    let detail = serde_json::json!({
+        "rule": alert.rule,
+        "action": alert.action,
+        "detail": alert.detail,
+        "firing_id": alert.firing_id,
+    });
+    super::notify(
+        state,
+        &mut tx,
+        EventKind::GuardAlert,
+        &alert.grant_id,
+        &subject.id,
+        &alert.history_reason(),
+        Some(&detail),
+    )
+    .await?;
     tx.commit().await?;
+    state.notifier.wake();
     tracing::warn!(grant = %alert.grant_id, rule = %alert.rule, action = %alert.action, firing = %alert.firing_id, "guard alert: {}", alert.detail);
     let mut conn = state.store.pool().acquire().await?;
     let stored = alerts::find(&mut conn, &alert.firing_id)

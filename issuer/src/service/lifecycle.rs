@@ -4,6 +4,7 @@
 use crate::error::{Error, Result};
 use crate::events::{Call, IssuerEvent};
 use crate::identity::Subject;
+use crate::notify::EventKind;
 use crate::rate_limit::LimitedAction;
 use crate::requests::{AccessRequest, Actor, Channel, State};
 use crate::state::AppState;
@@ -49,7 +50,18 @@ pub async fn cancel(
         &reason,
     )
     .await?;
+    super::notify(
+        state,
+        &mut tx,
+        EventKind::Cancelled,
+        id,
+        &subject.id,
+        &reason,
+        None,
+    )
+    .await?;
     tx.commit().await?;
+    state.notifier.wake();
     let cancelled = super::load(state, id).await?;
     let call = Call {
         method: "POST",
@@ -122,7 +134,18 @@ pub async fn revoke(
     .await?;
     let expires_at = request.window_end.unwrap_or(now);
     let seq = revocations::append(&mut tx, id, &subject.id, now, expires_at).await?;
+    super::notify(
+        state,
+        &mut tx,
+        EventKind::Revoked,
+        id,
+        &subject.id,
+        &reason,
+        None,
+    )
+    .await?;
     tx.commit().await?;
+    state.notifier.wake();
     tracing::info!(grant = %id, by = %subject.id, guard = subject.guard, feed_position = seq, "grant revoked");
     let revoked = super::load(state, id).await?;
     let call = Call {

@@ -15,6 +15,7 @@ pub mod visibility;
 
 use crate::error::{Error, Result};
 use crate::identity::Subject;
+use crate::notify::{EventKind, Notice};
 use crate::requests::AccessRequest;
 use crate::state::AppState;
 use crate::store::requests;
@@ -42,6 +43,34 @@ pub fn require_guard(subject: &Subject) -> Result<()> {
             "only the guard's identity (--guard-group) may call this".into(),
         ))
     }
+}
+
+/// Writes the notification of a change made in `tx` (before it commits), from the request
+/// as `tx` sees it; the caller wakes the worker after the commit.
+pub(crate) async fn notify(
+    state: &AppState,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    kind: EventKind,
+    id: &str,
+    actor: &str,
+    comment: &str,
+    alert: Option<&serde_json::Value>,
+) -> Result<()> {
+    if state.notifier.config().is_none() {
+        return Ok(());
+    }
+    let request = requests::get(tx, id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("request {id}")))?;
+    let notice = Notice {
+        kind,
+        request: &request,
+        actor,
+        comment,
+        at: state.now(),
+        alert,
+    };
+    state.notifier.enqueue(tx, &notice).await
 }
 
 /// Loads request `id` as stored (no visibility check).

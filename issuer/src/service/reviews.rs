@@ -6,6 +6,7 @@
 use crate::error::{Error, Result};
 use crate::events::{Call, IssuerEvent};
 use crate::identity::Subject;
+use crate::notify::EventKind;
 use crate::requests::{AccessRequest, Actor, Channel, Review, State};
 use crate::state::AppState;
 use crate::store::requests;
@@ -118,6 +119,16 @@ pub async fn review(
                 comment,
             )
             .await?;
+            super::notify(
+                state,
+                &mut tx,
+                EventKind::Denied,
+                id,
+                &reviewer.id,
+                comment,
+                None,
+            )
+            .await?;
         }
         Verdict::Approve => {
             let mut stored = requests::get(&mut tx, id)
@@ -139,10 +150,21 @@ pub async fn review(
                     &reason,
                 )
                 .await?;
+                super::notify(
+                    state,
+                    &mut tx,
+                    EventKind::Approved,
+                    id,
+                    &reviewer.id,
+                    &reason,
+                    None,
+                )
+                .await?;
             }
         }
     }
     tx.commit().await?;
+    state.notifier.wake();
     tracing::info!(request = %id, reviewer = %reviewer.id, verdict = verdict.as_str(), "reviewed");
     let reviewed = super::load(state, id).await?;
     let event = match (verdict, reviewed.state) {

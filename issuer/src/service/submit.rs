@@ -6,6 +6,7 @@ use crate::error::Result;
 use crate::events::{Call, IssuerEvent};
 use crate::identity::Subject;
 use crate::ids;
+use crate::notify::EventKind;
 use crate::policy::budget::grant_limits;
 use crate::policy::AccessFacts;
 use crate::rate_limit::LimitedAction;
@@ -73,8 +74,31 @@ pub async fn submit(state: &AppState, subject: &Subject, body: &[u8]) -> Result<
             &reason,
         )
         .await?;
+        super::notify(
+            state,
+            &mut tx,
+            EventKind::Approved,
+            &id,
+            "policy",
+            &reason,
+            None,
+        )
+        .await?;
+    } else {
+        let requester = &subject.id;
+        super::notify(
+            state,
+            &mut tx,
+            EventKind::ReviewPending,
+            &id,
+            requester,
+            &request.reason,
+            None,
+        )
+        .await?;
     }
     tx.commit().await?;
+    state.notifier.wake();
     tracing::info!(
         request = %id,
         requester = %subject.id,

@@ -10,6 +10,7 @@
 //! the same transaction (see [`revocations`]).
 
 pub mod alerts;
+pub mod outbox;
 pub mod requests;
 pub mod revocations;
 pub mod tokens;

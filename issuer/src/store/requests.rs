@@ -358,6 +358,22 @@ pub async fn due_for_expiry(store: &Store, now: i64) -> Result<Vec<(String, Stat
         .collect()
 }
 
+/// Active grants whose window ends after `now` and within `ahead` seconds, among those
+/// whose whole window is longer than `ahead` (a 10-minute grant is not "ending soon" the
+/// moment it starts).
+pub async fn ending_within(store: &Store, now: i64, ahead: i64) -> Result<Vec<String>> {
+    let rows = sqlx::query(
+        "SELECT id FROM access_requests WHERE state = 'active' AND window_end > $1 \
+         AND window_end <= $2 AND window_end - approved_at > $3",
+    )
+    .bind(now)
+    .bind(now.saturating_add(ahead))
+    .bind(ahead)
+    .fetch_all(store.pool())
+    .await?;
+    rows.iter().map(|row| Ok(row.try_get("id")?)).collect()
+}
+
 async fn fill_details(conn: &mut AnyConnection, request: &mut AccessRequest) -> Result<()> {
     let reviews = sqlx::query(
         "SELECT reviewer, decision, comment, at FROM reviews WHERE request_id = $1 ORDER BY at, reviewer",

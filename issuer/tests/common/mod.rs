@@ -170,6 +170,8 @@ impl TestIssuer {
             },
             events: events.unwrap_or_else(jitgate_issuer::events::EventSink::disabled),
             rate_limiter: RateLimiter::new(rate_limits.unwrap_or_default()),
+            notifier: jitgate_issuer::notify::Notifier::disabled(),
+            notify_counters: Default::default(),
         });
         let router = app(state.clone());
         TestIssuer {
