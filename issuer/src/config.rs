@@ -56,6 +56,22 @@ pub struct ServeConfig {
         default_value = "30s"
     )]
     pub oidc_jwks_unknown_kid_interval: String,
+    /// OIDC web sign-in: a file holding this issuer's client secret at the IdP. Enables
+    /// "Sign in with your identity provider" (authorization code flow with PKCE); the client
+    /// id is --oidc-audience and the redirect URI `<--issuer-url>/login/callback`.
+    #[arg(
+        long,
+        env = "JITGATE_OIDC_CLIENT_SECRET_FILE",
+        requires = "oidc_issuer"
+    )]
+    pub oidc_client_secret_file: Option<PathBuf>,
+    /// OIDC web sign-in: the scopes to ask for (space-separated; `openid` is required).
+    #[arg(
+        long,
+        env = "JITGATE_OIDC_SCOPES",
+        default_value = "openid email profile"
+    )]
+    pub oidc_scopes: String,
     /// Groups whose members are issuer admins (repeat or comma-separate).
     #[arg(
         long,
@@ -158,6 +174,8 @@ impl ServeConfig {
             oidc_groups_claim: "groups".into(),
             oidc_jwks_ttl: "5m".into(),
             oidc_jwks_unknown_kid_interval: "30s".into(),
+            oidc_client_secret_file: None,
+            oidc_scopes: "openid email profile".into(),
             admin_group: vec!["jitgate-admins".into()],
             guard_group: vec!["jitgate-guards".into()],
             data_plane_credential_file: None,

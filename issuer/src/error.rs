@@ -48,6 +48,10 @@ pub enum Error {
         /// Whole seconds until the next call is allowed (the `Retry-After` value).
         retry_after_seconds: u64,
     },
+    /// The identity provider could not be reached or answered nonsense (web sign-in); the
+    /// message says which call and why, never a secret.
+    #[error("the identity provider: {0}")]
+    IdentityProvider(String),
     /// A policy file failed to load or validate; the old policy stays in force.
     #[error("{0}")]
     Policy(String),
@@ -97,6 +101,7 @@ impl Error {
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::UnknownFeedCursor(_) => StatusCode::GONE,
             Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::IdentityProvider(_) => StatusCode::BAD_GATEWAY,
             Error::Config(_)
             | Error::Database(_)
             | Error::Migration(_)
@@ -119,12 +124,17 @@ impl Error {
             Error::UnknownFeedCursor(_) => "unknown_cursor",
             Error::RateLimited { .. } => "rate_limited",
             Error::Policy(_) => "invalid_policy",
+            Error::IdentityProvider(_) => "identity_provider_failed",
             _ => "internal_error",
         }
     }
 
     /// What the client is told: the message for client errors, nothing for ours.
     pub fn public_message(&self) -> String {
+        if let Error::IdentityProvider(_) = self {
+            // Ours to explain: the person signing in can tell their IT what failed.
+            return self.to_string();
+        }
         if self.status_code().is_server_error() {
             "the issuer failed; the error is in its log".to_owned()
         } else {

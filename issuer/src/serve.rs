@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::events::{spawn_exporter, EventSink, ExporterSettings};
 use crate::identity::api_tokens::ApiTokens;
 use crate::identity::data_plane::DataPlaneCredential;
+use crate::identity::oidc::code_flow::{CodeFlow, CodeFlowSettings};
 use crate::identity::oidc::{JwksRefresh, JwksSource, OidcSettings, OidcVerifier};
 use crate::identity::Authenticator;
 use crate::keys::KeyRing;
@@ -171,10 +172,14 @@ pub async fn build_state(config: &ServeConfig) -> Result<AppState> {
         }
         _ => EventSink::disabled(),
     };
+    let mut auth = Authenticator::new(api_tokens, oidc, config.role_groups());
+    if let Some(path) = &config.oidc_client_secret_file {
+        auth = auth.with_code_flow(code_flow(config, path)?);
+    }
     Ok(AppState::new(Shared {
         store,
         policy,
-        auth: Authenticator::new(api_tokens, oidc, config.role_groups()),
+        auth,
         data_plane,
         keys,
         clock: Arc::new(SystemClock),
@@ -184,6 +189,47 @@ pub async fn build_state(config: &ServeConfig) -> Result<AppState> {
         notifier,
         notify_counters: DeliveryCounters::default(),
     }))
+}
+
+/// Web sign-in at the IdP: its issuer, this issuer's client id (the ID tokens' audience) and
+/// secret, and the callback under `--issuer-url`.
+fn code_flow(config: &ServeConfig, secret_file: &std::path::Path) -> Result<CodeFlow> {
+    let (Some(issuer), Some(client_id)) = (&config.oidc_issuer, &config.oidc_audience) else {
+        return Err(Error::Config(
+            "--oidc-client-secret-file needs --oidc-issuer and --oidc-audience (the client id)"
+                .into(),
+        ));
+    };
+    if !config
+        .oidc_scopes
+        .split_whitespace()
+        .any(|scope| scope == "openid")
+    {
+        return Err(Error::Config(format!(
+            "--oidc-scopes {:?} must include openid",
+            config.oidc_scopes
+        )));
+    }
+    let secret = std::fs::read_to_string(secret_file).map_err(|error| {
+        Error::io(
+            format!("reading OIDC client secret {}", secret_file.display()),
+            error,
+        )
+    })?;
+    let secret = secret.trim();
+    if secret.is_empty() {
+        return Err(Error::Config(format!(
+            "--oidc-client-secret-file {} is empty",
+            secret_file.display()
+        )));
+    }
+    CodeFlow::new(CodeFlowSettings {
+        issuer: issuer.clone(),
+        client_id: client_id.clone(),
+        client_secret: secret.to_owned(),
+        scopes: config.oidc_scopes.clone(),
+        redirect_uri: format!("{}/login/callback", config.issuer_url.trim_end_matches('/')),
+    })
 }
 
 /// Serves until Ctrl-C or SIGTERM.

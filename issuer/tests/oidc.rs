@@ -97,7 +97,9 @@ async fn valid_id_tokens_give_subject_and_groups() {
             identity,
             OidcIdentity {
                 subject: "alice@example.test".into(),
-                groups: vec!["ml-eng".into(), "staff".into()]
+                groups: vec!["ml-eng".into(), "staff".into()],
+                nonce: None,
+                expires_at: identity.expires_at,
             },
             "{name}"
         );

@@ -35,12 +35,36 @@ fn set_cookies(answer: &Answer) -> Vec<String> {
         .collect()
 }
 
-fn session(who: &str) -> String {
-    format!("jitgate_csrf={CSRF}; jitgate_session=jgt_demo_{who}")
+/// Signs `who` in with their API token; the cookies of the signed-in browser.
+async fn session(issuer: &TestIssuer, who: &str) -> String {
+    let signed_in = issuer
+        .send(form(
+            "/login",
+            &format!("jitgate_csrf={CSRF}"),
+            &format!("csrf={CSRF}&credential=jgt_demo_{who}"),
+        ))
+        .await;
+    assert_eq!(
+        signed_in.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        signed_in.text
+    );
+    format!("jitgate_csrf={CSRF}; {}", session_cookie(&signed_in))
+}
+
+/// `jitgate_session=<id>` from a sign-in's `Set-Cookie`.
+fn session_cookie(answer: &Answer) -> String {
+    set_cookies(answer)
+        .iter()
+        .find(|cookie| cookie.starts_with("jitgate_session="))
+        .and_then(|cookie| cookie.split(';').next())
+        .unwrap()
+        .to_owned()
 }
 
 #[tokio::test]
-async fn signing_in_sets_strict_http_only_cookies() {
+async fn signing_in_opens_an_opaque_session_with_http_only_cookies() {
     let issuer = TestIssuer::sqlite().await;
     let anonymous = issuer.send(page("/review", "")).await;
     assert_eq!(anonymous.status, StatusCode::SEE_OTHER);
@@ -109,10 +133,55 @@ async fn signing_in_sets_strict_http_only_cookies() {
         .await;
     assert_eq!(signed_in.status, StatusCode::SEE_OTHER);
     assert_eq!(signed_in.headers["location"], "/review");
-    assert_eq!(
-        set_cookies(&signed_in),
-        vec!["jitgate_session=jgt_demo_bob; Path=/; Max-Age=28800; SameSite=Strict; HttpOnly; Secure".to_owned()]
+    let cookies = set_cookies(&signed_in);
+    assert_eq!(cookies.len(), 1);
+    // An opaque random id, never the credential: a leaked cookie is one session, not a token.
+    let cookie = session_cookie(&signed_in);
+    let id = cookie.strip_prefix("jitgate_session=").unwrap();
+    assert_eq!(id.len(), 43);
+    assert!(!cookies[0].contains("jgt_"), "{}", cookies[0]);
+    assert!(
+        cookies[0].ends_with("; Path=/; Max-Age=28800; SameSite=Lax; HttpOnly; Secure"),
+        "{}",
+        cookies[0]
     );
+    let browser = format!("jitgate_csrf={csrf}; {cookie}");
+    assert_eq!(
+        issuer.send(page("/review", &browser)).await.status,
+        StatusCode::OK
+    );
+    // The credential itself in the cookie (what the cookie used to hold) opens nothing.
+    let forged = issuer
+        .send(page("/review", "jitgate_session=jgt_demo_bob"))
+        .await;
+    assert_eq!(forged.status, StatusCode::SEE_OTHER);
+
+    // Logout ends the session on the server: the same cookie, replayed, is no session.
+    let logout = issuer
+        .send(form("/logout", &browser, &format!("csrf={csrf}")))
+        .await;
+    assert_eq!(logout.status, StatusCode::SEE_OTHER);
+    assert!(set_cookies(&logout)
+        .iter()
+        .any(|c| c.starts_with("jitgate_session=; Path=/; Max-Age=0")));
+    let replayed = issuer.send(page("/review", &browser)).await;
+    assert_eq!(replayed.status, StatusCode::SEE_OTHER);
+    assert_eq!(replayed.headers["location"], "/login");
+}
+
+#[tokio::test]
+async fn a_session_expires_after_eight_hours() {
+    let issuer = TestIssuer::sqlite().await;
+    let browser = session(&issuer, "bob").await;
+    issuer.clock.advance(8 * 3600 - 1);
+    assert_eq!(
+        issuer.send(page("/review", &browser)).await.status,
+        StatusCode::OK
+    );
+    issuer.clock.advance(1);
+    let expired = issuer.send(page("/review", &browser)).await;
+    assert_eq!(expired.status, StatusCode::SEE_OTHER);
+    assert_eq!(expired.headers["location"], "/login");
 }
 
 #[tokio::test]
@@ -124,18 +193,24 @@ async fn decisions_need_the_csrf_token_and_a_same_site_origin() {
     let missing = issuer
         .send(form(
             &path,
-            "jitgate_session=jgt_demo_bob",
+            &session(&issuer, "bob")
+                .await
+                .replace(&format!("jitgate_csrf={CSRF}; "), ""),
             &format!("csrf={CSRF}&verdict=approve"),
         ))
         .await;
     assert_eq!(missing.status, StatusCode::FORBIDDEN);
     let mismatch = issuer
-        .send(form(&path, &session("bob"), "csrf=x&verdict=approve"))
+        .send(form(
+            &path,
+            &session(&issuer, "bob").await,
+            "csrf=x&verdict=approve",
+        ))
         .await;
     assert_eq!(mismatch.status, StatusCode::FORBIDDEN);
     let mut cross_site = form(
         &path,
-        &session("bob"),
+        &session(&issuer, "bob").await,
         &format!("csrf={CSRF}&verdict=approve"),
     );
     cross_site
@@ -153,7 +228,7 @@ async fn decisions_need_the_csrf_token_and_a_same_site_origin() {
 
     let mut same_site = form(
         &path,
-        &session("bob"),
+        &session(&issuer, "bob").await,
         &format!("csrf={CSRF}&verdict=approve&comment=ok"),
     );
     same_site
@@ -181,7 +256,9 @@ async fn the_page_escapes_and_refuses_self_review() {
         )
         .await;
     let id = created["id"].as_str().unwrap();
-    let queue = issuer.send(page("/review", &session("bob"))).await;
+    let queue = issuer
+        .send(page("/review", &session(&issuer, "bob").await))
+        .await;
     assert_eq!(queue.status, StatusCode::OK);
     assert!(queue.text.contains(
         "<dd class=\"reason\">&lt;img src=x onerror=alert(1)&gt; &quot;quoted&quot;</dd>"
@@ -190,7 +267,7 @@ async fn the_page_escapes_and_refuses_self_review() {
     let flash = issuer
         .send(page(
             "/review?message=%3Cscript%3Ex%3C%2Fscript%3E",
-            &session("bob"),
+            &session(&issuer, "bob").await,
         ))
         .await;
     assert!(flash
@@ -198,12 +275,14 @@ async fn the_page_escapes_and_refuses_self_review() {
         .contains("<p class=\"notice\" role=\"status\">&lt;script&gt;x&lt;/script&gt;</p>"));
 
     // alice's queue does not show her own request, and posting a decision anyway is refused.
-    let own_queue = issuer.send(page("/review", &session("alice"))).await;
+    let own_queue = issuer
+        .send(page("/review", &session(&issuer, "alice").await))
+        .await;
     assert!(own_queue.text.contains("Waiting for your review (0)"));
     let own = issuer
         .send(form(
             &format!("/review/{id}"),
-            &session("root"),
+            &session(&issuer, "root").await,
             &format!("csrf={CSRF}&verdict=approve"),
         ))
         .await;
@@ -217,7 +296,7 @@ async fn the_page_escapes_and_refuses_self_review() {
     let refused = issuer
         .send(form(
             &format!("/review/{root_own}"),
-            &session("root"),
+            &session(&issuer, "root").await,
             &format!("csrf={CSRF}&verdict=approve"),
         ))
         .await;
@@ -237,7 +316,9 @@ async fn reviewers_see_the_budget_they_approve() {
         )
         .await;
     let unbudgeted = issuer.request("alice", ask(&[TRAINING], "2h", "r")).await;
-    let frank = issuer.send(page("/review", &session("frank"))).await;
+    let frank = issuer
+        .send(page("/review", &session(&issuer, "frank").await))
+        .await;
     assert!(frank.text.contains(&format!(
         "id=\"request-{}\"",
         budgeted["id"].as_str().unwrap()
@@ -249,7 +330,9 @@ async fn reviewers_see_the_budget_they_approve() {
         "{}",
         frank.text
     );
-    let bob = issuer.send(page("/review", &session("bob"))).await;
+    let bob = issuer
+        .send(page("/review", &session(&issuer, "bob").await))
+        .await;
     assert!(bob.text.contains(&format!(
         "id=\"request-{}\"",
         unbudgeted["id"].as_str().unwrap()
@@ -279,13 +362,14 @@ async fn the_guard_cannot_sign_in_or_decide() {
         .iter()
         .all(|c| !c.starts_with("jitgate_session")));
     // A session cookie holding the guard's token is no session.
-    let queue = issuer.send(page("/review", &session("guard"))).await;
+    let guard_cookie = format!("jitgate_csrf={CSRF}; jitgate_session=jgt_demo_guard");
+    let queue = issuer.send(page("/review", &guard_cookie)).await;
     assert_eq!(queue.status, StatusCode::SEE_OTHER);
     assert_eq!(queue.headers["location"], "/login");
     let decide = issuer
         .send(form(
             &format!("/review/{id}"),
-            &session("guard"),
+            &guard_cookie,
             &format!("csrf={CSRF}&verdict=approve"),
         ))
         .await;

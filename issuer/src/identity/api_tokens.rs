@@ -97,6 +97,11 @@ impl ApiTokens {
         self.by_digest.insert(entry.sha256.clone(), entry);
     }
 
+    /// Whether a token with this digest is (still) configured.
+    pub fn has_digest(&self, sha256: &str) -> bool {
+        self.by_digest.contains_key(sha256)
+    }
+
     /// The entry for a presented token.
     pub fn find(&self, token: &str) -> Option<&ApiTokenEntry> {
         self.by_digest.get(&digest(token))

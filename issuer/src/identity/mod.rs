@@ -20,6 +20,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use api_tokens::{ApiTokens, API_TOKEN_PREFIX};
+use oidc::code_flow::CodeFlow;
 use oidc::OidcVerifier;
 
 /// Whether a subject is a person or a service account (agents, scripts, CI).
@@ -73,6 +74,7 @@ pub struct RoleGroups {
 pub struct Authenticator {
     api_tokens: ApiTokens,
     oidc: Option<OidcVerifier>,
+    code_flow: Option<CodeFlow>,
     roles: RoleGroups,
 }
 
@@ -83,8 +85,20 @@ impl Authenticator {
         Authenticator {
             api_tokens,
             oidc,
+            code_flow: None,
             roles,
         }
+    }
+
+    /// The same, with web sign-in through the provider's authorization code flow.
+    pub fn with_code_flow(mut self, code_flow: CodeFlow) -> Self {
+        self.code_flow = Some(code_flow);
+        self
+    }
+
+    /// The authorization code flow, when web sign-in at the provider is configured.
+    pub fn code_flow(&self) -> Option<&CodeFlow> {
+        self.code_flow.as_ref()
     }
 
     /// The subject behind the `Authorization: Bearer …` header, or 401.
@@ -114,18 +128,34 @@ impl Authenticator {
             let identity = oidc.verify(token).await?;
             (identity.subject, identity.groups, SubjectKind::Person)
         };
+        Ok(self.subject(id, groups, kind))
+    }
+
+    /// The subject `id` with `groups`, its roles derived from them.
+    pub fn subject(&self, id: String, groups: Vec<String>, kind: SubjectKind) -> Subject {
         let member_of = |role: &[String]| groups.iter().any(|group| role.contains(group));
         // Separation of duties: the guard's credential opens the guard's three calls and
         // nothing more, even if someone also put it in an admin group.
         let guard = member_of(&self.roles.guard);
         let admin = !guard && member_of(&self.roles.admin);
-        Ok(Subject {
+        Subject {
             id,
             groups,
             kind,
             admin,
             guard,
-        })
+        }
+    }
+
+    /// Whether an API token with this digest is still configured (a web session signed in
+    /// with a token ends when the token is removed).
+    pub fn api_token_configured(&self, sha256: &str) -> bool {
+        self.api_tokens.has_digest(sha256)
+    }
+
+    /// The OIDC verifier, when an identity provider is configured.
+    pub fn oidc(&self) -> Option<&OidcVerifier> {
+        self.oidc.as_ref()
     }
 }
 

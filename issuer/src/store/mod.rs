@@ -13,6 +13,7 @@ pub mod alerts;
 pub mod outbox;
 pub mod requests;
 pub mod revocations;
+pub mod sessions;
 pub mod tokens;
 pub mod usage;
 

@@ -7,6 +7,7 @@ use axum::Form;
 use serde::Deserialize;
 
 use super::html::{escape, page, STYLESHEET};
+use super::session::SameSite;
 use super::{csrf, session};
 use crate::error::Error;
 use crate::identity::Subject;
@@ -54,7 +55,7 @@ fn csrf_cookie(state: &AppState, headers: &HeaderMap) -> Result<(String, Vec<Str
             csrf::COOKIE,
             &token,
             session::MAX_AGE_SECONDS,
-            true,
+            SameSite::Strict,
         )]
     } else {
         Vec::new()
@@ -103,18 +104,29 @@ pub struct Notice {
 
 /// `GET /login`.
 pub async fn login_form(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let (token, cookies) = match csrf_cookie(&state, &headers) {
+    login_page(&state, &headers, StatusCode::OK, None)
+}
+
+/// The sign-in page, with `problem` shown when a sign-in failed.
+pub(crate) fn login_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    problem: Option<&str>,
+) -> Response {
+    let (token, cookies) = match csrf_cookie(state, headers) {
         Ok(found) => found,
         Err(error) => return error.into_response(),
     };
+    let sso = state.auth.code_flow().is_some();
     html(
-        StatusCode::OK,
-        page("Sign in", None, &token, &login_body(&token, None)),
+        status,
+        page("Sign in", None, &token, &login_body(&token, problem, sso)),
         cookies,
     )
 }
 
-fn login_body(csrf: &str, problem: Option<&str>) -> String {
+fn login_body(csrf: &str, problem: Option<&str>, sso: bool) -> String {
     let problem = problem
         .map(|text| {
             format!(
@@ -123,8 +135,15 @@ fn login_body(csrf: &str, problem: Option<&str>) -> String {
             )
         })
         .unwrap_or_default();
+    // A plain link: the sign-in at the provider starts with a top-level GET navigation.
+    let sso = if sso {
+        "<p><a class=\"button sso\" id=\"sso\" href=\"/login/oidc\">Sign in with your identity provider</a></p>\
+         <p>or paste a credential:</p>"
+    } else {
+        ""
+    };
     format!(
-        "<h2>Sign in to review access requests</h2>{problem}\
+        "<h2>Sign in to review access requests</h2>{problem}{sso}\
          <form method=\"post\" action=\"/login\">\
          <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
          <label for=\"credential\">API token or OIDC ID token</label><br>\
@@ -155,15 +174,15 @@ pub async fn login(
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
     let (status, problem) = if cookie_safe {
-        match session::sign_in(&state, credential).await {
-            Ok(subject) => {
+        match session::sign_in_with_credential(&state, credential).await {
+            Ok((subject, session_id)) => {
                 tracing::info!(subject = %subject.id, "signed in to the review page");
                 let cookie = session::set_cookie(
                     &state,
                     session::COOKIE,
-                    credential,
+                    &session_id,
                     session::MAX_AGE_SECONDS,
-                    true,
+                    SameSite::Lax,
                 );
                 let mut response = Redirect::to("/review").into_response();
                 if let Ok(value) = HeaderValue::from_str(&cookie) {
@@ -180,16 +199,7 @@ pub async fn login(
             "that is not a token: paste an API token (jgt_…) or an OIDC ID token".to_owned(),
         )
     };
-    html(
-        status,
-        page(
-            "Sign in",
-            None,
-            &form.csrf,
-            &login_body(&form.csrf, Some(&problem)),
-        ),
-        Vec::new(),
-    )
+    login_page(&state, &headers, status, Some(&problem))
 }
 
 #[derive(Deserialize)]
@@ -206,10 +216,17 @@ pub async fn logout(
     if let Err(error) = csrf::check(&headers, &form.csrf) {
         return error_page(&state, &headers, &error, None);
     }
+    if let Err(error) = session::close(&state, &headers).await {
+        return error_page(&state, &headers, &error, None);
+    }
     let mut response = Redirect::to("/login").into_response();
-    if let Ok(value) =
-        HeaderValue::from_str(&session::set_cookie(&state, session::COOKIE, "", 0, true))
-    {
+    if let Ok(value) = HeaderValue::from_str(&session::set_cookie(
+        &state,
+        session::COOKIE,
+        "",
+        0,
+        SameSite::Lax,
+    )) {
         response.headers_mut().append(header::SET_COOKIE, value);
     }
     response

@@ -1,9 +1,12 @@
 //! The reviewer web page: server-rendered HTML that works without JavaScript.
 //!
-//! - `GET /login`, `POST /login`: paste an API token or OIDC ID token; it is checked and kept
-//!   in an `HttpOnly`, `SameSite=Strict` cookie (re-verified on every page, so a revoked API
-//!   token or an expired ID token ends the session; nothing is stored server-side, so any
-//!   replica can serve any page).
+//! - `GET /login/oidc`, `GET /login/callback`: sign in at the organisation's identity
+//!   provider (OIDC authorization code flow with PKCE, `state` and `nonce`; see [`sso`]).
+//! - `GET /login`, `POST /login`: or paste an API token or OIDC ID token, checked once.
+//!   Either way the browser gets an opaque session id in an `HttpOnly`, `SameSite=Lax` cookie,
+//!   looked up in the database on every page (any replica serves any page): the cookie never
+//!   holds a credential. Sessions expire (8 h, or the pasted ID token's own expiry), end at
+//!   logout, and end when the API token they were opened with is removed.
 //! - `GET /review`: the pending requests the signed-in reviewer may decide, with requester,
 //!   scopes, duration, budget (the limits tokens will carry), reason and the policy's
 //!   explanation. The guard's credential cannot sign in.
@@ -19,6 +22,7 @@ mod csrf;
 mod handlers;
 mod html;
 mod session;
+mod sso;
 
 use axum::routing::{get, post};
 use axum::Router;
@@ -32,6 +36,8 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(handlers::home))
         .route("/login", get(handlers::login_form).post(handlers::login))
+        .route("/login/oidc", get(sso::begin))
+        .route("/login/callback", get(sso::callback))
         .route("/logout", post(handlers::logout))
         .route("/review", get(handlers::review_page))
         .route("/review/{id}", post(handlers::decide))

@@ -7,6 +7,7 @@
 //! match the key's own `alg` when the JWK states one. Issuer, audience and expiry are always
 //! checked.
 
+pub mod code_flow;
 pub mod jwks;
 
 use std::path::PathBuf;
@@ -76,6 +77,10 @@ pub struct OidcIdentity {
     pub subject: String,
     /// The groups claim, or empty.
     pub groups: Vec<String>,
+    /// The `nonce` claim (the code flow checks it against the one it sent).
+    pub nonce: Option<String>,
+    /// `exp`, Unix seconds.
+    pub expires_at: Option<i64>,
 }
 
 /// Verifies ID tokens.
@@ -154,7 +159,15 @@ impl OidcVerifier {
                 )))
             }
         };
-        Ok(OidcIdentity { subject, groups })
+        Ok(OidcIdentity {
+            subject,
+            groups,
+            nonce: claims
+                .get("nonce")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            expires_at: claims.get("exp").and_then(Value::as_i64),
+        })
     }
 
     async fn key(&self, kid: &str, alg: Algorithm) -> Result<DecodingKey> {
