@@ -103,6 +103,10 @@ pub struct ServeConfig {
         default_value = "http://127.0.0.1:8380"
     )]
     pub issuer_url: String,
+    /// The gateway's base URL for OpenAI-style clients (e.g. `https://gateway.example.com/v1`),
+    /// shown next to a token on the web page as `OPENAI_BASE_URL`.
+    #[arg(long, env = "JITGATE_GATEWAY_URL")]
+    pub gateway_url: Option<String>,
     /// The `aud` of grant tokens: the gateway's audience.
     #[arg(long, env = "JITGATE_AUDIENCE", default_value = "jitgate-gateway")]
     pub audience: String,
@@ -175,6 +179,7 @@ impl ServeConfig {
             oidc_jwks_ttl: "5m".into(),
             oidc_jwks_unknown_kid_interval: "30s".into(),
             oidc_client_secret_file: None,
+            gateway_url: None,
             oidc_scopes: "openid email profile".into(),
             admin_group: vec!["jitgate-admins".into()],
             guard_group: vec!["jitgate-guards".into()],

@@ -154,6 +154,7 @@ pub async fn build_state(config: &ServeConfig) -> Result<AppState> {
         token_ttl: duration("token-ttl", &config.token_ttl)?,
         max_duration: duration("max-duration", &config.max_duration)?,
         pending_ttl: duration("pending-ttl", &config.pending_ttl)?,
+        gateway_url: config.gateway_url.clone(),
     };
     let keys = KeyRing::open(&config.data_dir.join("keys"))?;
     let events = match (&config.audit_endpoint, &config.audit_credential_file) {

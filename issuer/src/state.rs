@@ -26,6 +26,8 @@ pub struct Settings {
     pub max_duration: i64,
     /// How long a request may wait for reviewers, seconds.
     pub pending_ttl: i64,
+    /// The gateway's base URL for OpenAI-style clients, shown with a token on the web page.
+    pub gateway_url: Option<String>,
 }
 
 impl Default for Settings {
@@ -36,6 +38,7 @@ impl Default for Settings {
             token_ttl: 15 * 60,
             max_duration: 7 * 24 * 3600,
             pending_ttl: 24 * 3600,
+            gateway_url: None,
         }
     }
 }

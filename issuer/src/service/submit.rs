@@ -124,6 +124,76 @@ pub async fn submit(state: &AppState, subject: &Subject, body: &[u8]) -> Result<
     Ok(stored)
 }
 
+/// What the policy would do with a request body, nothing stored: the same validation and
+/// Cedar evaluation as [`submit`] (the web page's "check with the policy" before submitting).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preview {
+    /// The request as it would be stored (state `pending`; never saved).
+    pub request: AccessRequest,
+}
+
+impl Preview {
+    /// One sentence: "approved at once by policy …" or "needs 1 approval from ml-leads".
+    pub fn verdict(&self) -> String {
+        let assessment = &self.request.assessment;
+        if assessment.approvals_required == 0 {
+            let by: Vec<String> = assessment
+                .scopes
+                .iter()
+                .flat_map(|scope| scope.auto_approved_by.iter().cloned())
+                .collect();
+            return format!("approved at once by policy ({})", dedup(by).join(", "));
+        }
+        let n = assessment.approvals_required;
+        let from = match assessment.reviewers.as_slice() {
+            [] => "a reviewer".to_owned(),
+            groups => groups.join(" or "),
+        };
+        format!(
+            "needs {n} approval{} from {from}",
+            if n == 1 { "" } else { "s" }
+        )
+    }
+}
+
+/// Evaluates a request body for `subject` without storing it.
+pub async fn preview(state: &AppState, subject: &Subject, body: &[u8]) -> Result<Preview> {
+    super::refuse_guard(subject)?;
+    let valid = validate(body, state.settings.max_duration)?;
+    let facts = facts_for_new(subject, &valid);
+    let assessment = state.policy.current().assess(&facts)?;
+    let budgets: Vec<_> = assessment.scopes.iter().map(|scope| scope.budget).collect();
+    let limits = grant_limits(valid.limits.as_ref(), &budgets);
+    let now = state.now();
+    Ok(Preview {
+        request: AccessRequest {
+            id: String::new(),
+            requester: subject.id.clone(),
+            requester_kind: subject.kind.as_str().to_owned(),
+            requester_groups: subject.groups.clone(),
+            scopes: valid.scopes.iter().map(ToString::to_string).collect(),
+            duration_seconds: valid.duration_seconds,
+            reason: valid.reason,
+            urgency: valid.urgency,
+            break_glass: valid.break_glass,
+            project: valid.project,
+            ticket: valid.ticket,
+            limits,
+            usage: None,
+            state: State::Pending,
+            approvals_required: assessment.approvals_required,
+            assessment,
+            created_at: now,
+            pending_until: now + state.settings.pending_ttl,
+            approved_at: None,
+            window_end: None,
+            ended_at: None,
+            reviews: Vec::new(),
+            history: Vec::new(),
+        },
+    })
+}
+
 /// The policy facts of a request being made.
 pub fn facts_for_new(subject: &Subject, valid: &ValidRequest) -> AccessFacts {
     AccessFacts {

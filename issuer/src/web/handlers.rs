@@ -19,7 +19,7 @@ use crate::state::AppState;
 /// No script, no inline style, no framing, forms only to ourselves.
 const CSP: &str = "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-fn html(status: StatusCode, body: String, set_cookies: Vec<String>) -> Response {
+pub(crate) fn html(status: StatusCode, body: String, set_cookies: Vec<String>) -> Response {
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -47,7 +47,10 @@ fn html(status: StatusCode, body: String, set_cookies: Vec<String>) -> Response 
     response
 }
 
-fn csrf_cookie(state: &AppState, headers: &HeaderMap) -> Result<(String, Vec<String>), Error> {
+pub(crate) fn csrf_cookie(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<(String, Vec<String>), Error> {
     let (token, fresh) = csrf::token(headers)?;
     let cookies = if fresh {
         vec![session::set_cookie(
@@ -63,7 +66,7 @@ fn csrf_cookie(state: &AppState, headers: &HeaderMap) -> Result<(String, Vec<Str
     Ok((token, cookies))
 }
 
-fn error_page(
+pub(crate) fn error_page(
     state: &AppState,
     headers: &HeaderMap,
     error: &Error,
@@ -97,9 +100,10 @@ pub async fn stylesheet() -> impl IntoResponse {
     )
 }
 
+/// A notice shown after an action (post/redirect/get).
 #[derive(Deserialize, Default)]
 pub struct Notice {
-    message: Option<String>,
+    pub(crate) message: Option<String>,
 }
 
 /// `GET /login`.
@@ -252,7 +256,9 @@ pub async fn review_page(
         Ok(pending) => pending,
         Err(error) => return error_page(&state, &headers, &error, Some(&subject.id)),
     };
-    let mut body = String::new();
+    let mut body = String::from(
+        "<nav><a href=\"/requests\">My requests</a> · <a href=\"/review\" aria-current=\"page\">Review queue</a></nav>",
+    );
     if let Some(message) = notice.message.filter(|m| !m.is_empty()) {
         body.push_str(&format!(
             "<p class=\"notice\" role=\"status\">{}</p>",
@@ -346,7 +352,7 @@ fn card(request: &AccessRequest, csrf: &str, now: i64) -> String {
 }
 
 /// The grant's limits in words: what the reviewer approves along with the scopes.
-fn budget(limits: Option<&jitgate_grant::Limits>) -> String {
+pub(crate) fn budget(limits: Option<&jitgate_grant::Limits>) -> String {
     let parts: Vec<String> = [
         limits
             .and_then(|l| l.requests)

@@ -49,6 +49,15 @@ code{background:#eef0f4;padding:0 .25rem;border-radius:3px}textarea{width:100%;m
 .actions{display:flex;gap:.5rem;margin-top:.5rem}.approve{background:#1e7b34;color:#fff}.deny{background:#b3261e;color:#fff}\
 button{border:1px solid #888;border-radius:4px;padding:.35rem .9rem;cursor:pointer}\
 .notice{padding:.6rem 1rem;border-radius:4px;margin-bottom:1rem;background:#e6f4ea}.error{background:#fce8e6}\
+nav{margin-bottom:1rem}nav a[aria-current]{font-weight:600;color:inherit;text-decoration:none}\
+.ask{display:grid;grid-template-columns:14rem 1fr;gap:.4rem .75rem;align-items:start;background:#fff;border:1px solid #d8dce3;border-radius:6px;padding:1rem 1.25rem;margin-bottom:1.5rem}\
+.ask .actions{grid-column:2}.ask input,.ask select{max-width:24rem}\
+.verdict{background:#e8f0fe;border-radius:6px;padding:.5rem 1rem;margin-bottom:1rem}\
+.state{margin-left:.5rem;font-size:.8rem;padding:.1rem .4rem;border-radius:3px;background:#eef0f4}\
+.state-active .state{background:#1e7b34;color:#fff}.state-pending .state{background:#f9ab00}\
+.inline{display:inline}.history{margin:.25rem 0;padding-left:1.25rem}time{color:#5b6475}\
+.button{display:inline-block;border:1px solid #1d2330;border-radius:4px;padding:.35rem .9rem;background:#1d2330;color:#fff;text-decoration:none}\
+.token{white-space:pre-wrap;word-break:break-all;background:#1d2330;color:#e6f4ea;padding:1rem;border-radius:6px}\
 ";
 
 #[cfg(test)]

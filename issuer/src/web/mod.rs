@@ -11,6 +11,10 @@
 //!   scopes, duration, budget (the limits tokens will carry), reason and the policy's
 //!   explanation. The guard's credential cannot sign in.
 //! - `POST /review/{id}`: approve or deny with a comment.
+//! - `GET /requests`, `POST /requests`: the requester's page — ask for access (first checking
+//!   what the policy would do, from the same Cedar evaluation), see their requests with their
+//!   history and time left; `POST /requests/{id}/token` (shown once, as `export` lines),
+//!   `/cancel`, `/revoke` (see [`requester`]).
 //! - `POST /logout`.
 //!
 //! Every form carries a CSRF token that must equal the `jitgate_csrf` cookie (double submit,
@@ -21,6 +25,8 @@
 mod csrf;
 mod handlers;
 mod html;
+mod request_form;
+mod requester;
 mod session;
 mod sso;
 
@@ -39,6 +45,12 @@ pub fn routes() -> Router<AppState> {
         .route("/login/oidc", get(sso::begin))
         .route("/login/callback", get(sso::callback))
         .route("/logout", post(handlers::logout))
+        .route(
+            "/requests",
+            get(requester::my_requests).post(requester::ask),
+        )
+        .route("/requests/{id}/token", post(requester::token))
+        .route("/requests/{id}/{action}", post(requester::end))
         .route("/review", get(handlers::review_page))
         .route("/review/{id}", post(handlers::decide))
         .route("/static/review.css", get(handlers::stylesheet))
