@@ -46,6 +46,7 @@ pub fn demo_api_tokens() -> ApiTokens {
             kind,
             groups: groups.iter().map(|group| (*group).to_owned()).collect(),
             sha256: digest(&demo_token(name)),
+            oidc_subjects: Vec::new(),
         });
     }
     tokens

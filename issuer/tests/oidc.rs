@@ -295,6 +295,133 @@ async fn an_issuer_configured_for_oidc_attributes_actions_to_the_id_token_subjec
     }
 }
 
+/// An issuer trusting the test IdP (subjects from `email`), with `extra` flags.
+async fn issuer_with_oidc(dir: &std::path::Path, extra: &[std::ffi::OsString]) -> axum::Router {
+    use clap::Parser;
+    use jitgate_issuer::config::ServeConfig;
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        config: ServeConfig,
+    }
+    let JwksSource::File(jwks) = jwks_file(dir) else {
+        unreachable!()
+    };
+    let policy = dir.join("policy.cedar");
+    std::fs::write(&policy, jitgate_issuer::policy::EXAMPLE_POLICY).unwrap();
+    let mut args: Vec<std::ffi::OsString> = vec![
+        "serve".into(),
+        "--data-dir".into(),
+        dir.join("data").into_os_string(),
+        "--policy".into(),
+        policy.into_os_string(),
+        "--oidc-issuer".into(),
+        ISSUER.into(),
+        "--oidc-audience".into(),
+        AUDIENCE.into(),
+        "--oidc-jwks".into(),
+        jwks.into_os_string(),
+        "--oidc-subject-claim".into(),
+        "email".into(),
+    ];
+    args.extend(extra.iter().cloned());
+    let wrapper = Wrapper::try_parse_from(args).unwrap();
+    let state = jitgate_issuer::serve::build_state(&wrapper.config)
+        .await
+        .unwrap();
+    jitgate_issuer::app(state)
+}
+
+async fn call(router: &axum::Router, path: &str, bearer: &str, body: Value) -> (u16, Value) {
+    use tower::ServiceExt;
+    let request = axum::http::Request::post(path)
+        .header("authorization", format!("Bearer {bearer}"))
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(body.to_string()))
+        .unwrap();
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status().as_u16();
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_person_linked_across_identity_kinds_cannot_approve_their_own_request() {
+    use jitgate_issuer::identity::api_tokens::digest;
+    // alice's API token, linked to her identity at the IdP; at the IdP she is also an ML lead.
+    let mut lead = claims();
+    lead["groups"] = json!(["ml-leads", "ml-eng"]);
+    let id_token = id_token(&key("ed25519"), &lead);
+    let ask = json!({"scopes": ["inference:gpt-4o"], "duration": "1h", "reason": "eval"});
+    for linked in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let tokens = dir.path().join("tokens.json");
+        let links = if linked {
+            json!(["alice@example.test"])
+        } else {
+            json!([])
+        };
+        std::fs::write(
+            &tokens,
+            json!({"tokens": [{"subject": "alice", "kind": "person", "groups": ["ml-eng"],
+                "sha256": digest("jgt_alice_test"), "oidc_subjects": links}]})
+            .to_string(),
+        )
+        .unwrap();
+        let router = issuer_with_oidc(
+            dir.path(),
+            &["--api-tokens".into(), tokens.into_os_string()],
+        )
+        .await;
+        let (status, created) = call(&router, "/v1/requests", "jgt_alice_test", ask.clone()).await;
+        assert_eq!(status, 201, "{created}");
+        assert_eq!(created["requester"], "alice");
+        let id = created["id"].as_str().unwrap();
+        let (status, answer) = call(
+            &router,
+            &format!("/v1/requests/{id}/approve"),
+            &id_token,
+            json!({"comment": "looks fine"}),
+        )
+        .await;
+        if linked {
+            // One person, two credentials: the approval is self-review, whatever the kind.
+            assert_eq!(status, 403, "{answer}");
+            assert_eq!(answer["error"], "self_review");
+        } else {
+            // Unlinked, the IdP's alice@example.test is someone else to the issuer.
+            assert_eq!(status, 200, "{answer}");
+            assert_eq!(answer["state"], "active");
+        }
+    }
+}
+
+#[test]
+fn links_are_for_people_and_one_oidc_subject_is_one_person() {
+    use jitgate_issuer::identity::api_tokens::ApiTokens;
+    let entry = |subject: &str, kind: &str, link: &str, n: u8| json!({"subject": subject, "kind": kind, "sha256": format!("{n:064x}"), "oidc_subjects": [link]});
+    let service = json!({"tokens": [entry("ci-bot", "service", "00u1", 1)]});
+    assert_eq!(
+        ApiTokens::parse(&service.to_string()).unwrap_err(),
+        "tokens[0].oidc_subjects: only a person's token may be linked to an OIDC subject"
+    );
+    let twice =
+        json!({"tokens": [entry("alice", "person", "00u1", 1), entry("bob", "person", "00u1", 2)]});
+    assert_eq!(
+        ApiTokens::parse(&twice.to_string()).unwrap_err(),
+        "tokens[1].oidc_subjects: \"00u1\" is already linked to \"alice\""
+    );
+    let tokens =
+        ApiTokens::parse(&json!({"tokens": [entry("alice", "person", "00u1", 1)]}).to_string())
+            .unwrap();
+    assert_eq!(tokens.linked_subject("00u1"), Some("alice"));
+    assert_eq!(tokens.linked_subject("00u2"), None);
+}
+
 /// A JWKS endpoint on loopback that the test can change while it runs.
 #[derive(Clone)]
 struct Idp {

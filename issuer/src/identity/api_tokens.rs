@@ -7,6 +7,12 @@
 //! ```
 //!
 //! The plaintext token is shown once, by `jitgate issuer new-api-token`, and never stored.
+//!
+//! **Linking.** A person's token may name the OIDC subjects that are the same person
+//! (`"oidc_subjects": ["00u1abcd"]`, values of `--oidc-subject-claim`): signing in at the
+//! identity provider as one of them then *is* signing in as the token's `subject`, so a
+//! request made with the token and an approval made after signing in at the IdP are by one
+//! subject, and self-review is refused across identity kinds.
 //! Looking a digest up in a map does not leak the token through timing: learning a digest's
 //! prefix says nothing about the preimage.
 
@@ -37,6 +43,9 @@ pub struct ApiTokenEntry {
     pub groups: Vec<String>,
     /// Lower-case hex SHA-256 of the token.
     pub sha256: String,
+    /// OIDC subjects that are this same person (see the module docs).
+    #[serde(default)]
+    pub oidc_subjects: Vec<String>,
 }
 
 fn service() -> SubjectKind {
@@ -53,6 +62,8 @@ struct TokenFile {
 #[derive(Debug, Default, Clone)]
 pub struct ApiTokens {
     by_digest: HashMap<String, ApiTokenEntry>,
+    /// OIDC subject → the linked token's subject.
+    links: HashMap<String, String>,
 }
 
 impl ApiTokens {
@@ -87,6 +98,26 @@ impl ApiTokens {
             if entry.subject.trim().is_empty() {
                 return Err(format!("tokens[{index}].subject must not be empty"));
             }
+            if !entry.oidc_subjects.is_empty() && entry.kind != SubjectKind::Person {
+                return Err(format!(
+                    "tokens[{index}].oidc_subjects: only a person's token may be linked to an OIDC subject"
+                ));
+            }
+            for linked in &entry.oidc_subjects {
+                match tokens.links.get(linked) {
+                    Some(other) if *other != entry.subject => {
+                        return Err(format!(
+                        "tokens[{index}].oidc_subjects: {linked:?} is already linked to {other:?}"
+                    ))
+                    }
+                    _ => {}
+                }
+                if linked.trim().is_empty() {
+                    return Err(format!(
+                        "tokens[{index}].oidc_subjects must not hold an empty subject"
+                    ));
+                }
+            }
             tokens.insert(entry);
         }
         Ok(tokens)
@@ -94,7 +125,15 @@ impl ApiTokens {
 
     /// Adds a token entry.
     pub fn insert(&mut self, entry: ApiTokenEntry) {
+        for linked in &entry.oidc_subjects {
+            self.links.insert(linked.clone(), entry.subject.clone());
+        }
         self.by_digest.insert(entry.sha256.clone(), entry);
+    }
+
+    /// The subject an OIDC subject is linked to, if any.
+    pub fn linked_subject(&self, oidc_subject: &str) -> Option<&str> {
+        self.links.get(oidc_subject).map(String::as_str)
     }
 
     /// Whether a token with this digest is (still) configured.

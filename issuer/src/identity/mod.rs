@@ -126,7 +126,11 @@ impl Authenticator {
                 )
             })?;
             let identity = oidc.verify(token).await?;
-            (identity.subject, identity.groups, SubjectKind::Person)
+            (
+                self.linked(identity.subject),
+                identity.groups,
+                SubjectKind::Person,
+            )
         };
         Ok(self.subject(id, groups, kind))
     }
@@ -144,6 +148,15 @@ impl Authenticator {
             kind,
             admin,
             guard,
+        }
+    }
+
+    /// The subject an OIDC subject signs in as: the person's linked API-token subject, if
+    /// the API-token file links them (see [`api_tokens`]), else itself.
+    pub fn linked(&self, oidc_subject: String) -> String {
+        match self.api_tokens.linked_subject(&oidc_subject) {
+            Some(subject) => subject.to_owned(),
+            None => oidc_subject,
         }
     }
 
@@ -196,6 +209,7 @@ mod tests {
             kind: SubjectKind::Service,
             groups: vec!["guards".into(), "admins".into()],
             sha256: digest("jgt_watcher"),
+            oidc_subjects: Vec::new(),
         });
         let auth = Authenticator::new(
             tokens,

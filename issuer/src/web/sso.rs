@@ -169,9 +169,11 @@ async fn finish(state: &AppState, headers: &HeaderMap, answer: Callback) -> Resu
             "the ID token's nonce is not this sign-in's".into(),
         ));
     }
-    let subject = state
-        .auth
-        .subject(identity.subject, identity.groups, SubjectKind::Person);
+    let subject = state.auth.subject(
+        state.auth.linked(identity.subject),
+        identity.groups,
+        SubjectKind::Person,
+    );
     if subject.guard {
         return Err(Error::Forbidden(crate::service::GUARD_ONLY.into()));
     }
