@@ -1,5 +1,6 @@
 //! The client commands: each builds one API call, then prints the answer for a person (or
-//! the JSON with `--json`).
+//! the JSON with `--json`). `request` and `status ID` can also `--wait` for the decision
+//! (the waiting itself is in `wait`).
 
 use clap::Args;
 use reqwest::Method;
@@ -7,7 +8,8 @@ use serde_json::{json, Value};
 
 use super::client::{Client, ClientOptions};
 use super::output;
-use super::OutputOptions;
+use super::wait::{self, WaitOptions};
+use super::{Outcome, OutputOptions};
 
 /// `jitgate request`.
 #[derive(Debug, Args)]
@@ -37,6 +39,8 @@ pub struct RequestArgs {
     #[arg(long, value_name = "N")]
     max_tokens: Option<u64>,
     #[command(flatten)]
+    wait: WaitOptions,
+    #[command(flatten)]
     client: ClientOptions,
     #[command(flatten)]
     output: OutputOptions,
@@ -46,10 +50,13 @@ pub struct RequestArgs {
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// A request id; without it, your recent requests.
+    #[arg(required_if_eq("wait", "true"))]
     id: Option<String>,
     /// List the pending requests you may review instead of your own.
     #[arg(long, conflicts_with = "id")]
     reviewable: bool,
+    #[command(flatten)]
+    wait: WaitOptions,
     #[command(flatten)]
     client: ClientOptions,
     #[command(flatten)]
@@ -135,7 +142,7 @@ fn print_json(value: &Value) -> Result<(), String> {
 }
 
 /// `jitgate request`.
-pub async fn request(args: RequestArgs) -> Result<(), String> {
+pub async fn request(args: RequestArgs) -> Result<Outcome, String> {
     let client = Client::from_options(&args.client)?;
     let mut body = json!({"scopes": args.scopes, "duration": args.duration, "reason": args.reason});
     for (field, value) in [
@@ -159,16 +166,34 @@ pub async fn request(args: RequestArgs) -> Result<(), String> {
     let created = client
         .call(Method::POST, "/v1/requests", Some(body))
         .await?;
-    if args.output.json {
-        return print_json(&created);
+    if args.wait.wait {
+        let id = created["id"]
+            .as_str()
+            .ok_or("error: the issuer's answer has no request id")?;
+        let id = segment(id)?.to_owned();
+        let waited = wait::until_decided(&client, &id, Some(created), args.wait.timeout).await?;
+        return show_waited(&waited, &args.output);
     }
-    print!("{}", output::created(&created));
-    Ok(())
+    if args.output.json {
+        print_json(&created)?;
+    } else {
+        print!("{}", output::created(&created));
+    }
+    Ok(Outcome::Done)
 }
 
 /// `jitgate status`.
-pub async fn status(args: StatusArgs) -> Result<(), String> {
+pub async fn status(args: StatusArgs) -> Result<Outcome, String> {
     let client = Client::from_options(&args.client)?;
+    if args.wait.wait {
+        // clap requires the id with --wait; this only guards against that rule being lost.
+        let id = args
+            .id
+            .as_deref()
+            .ok_or("error: --wait needs a request id: jitgate status ID --wait")?;
+        let waited = wait::until_decided(&client, segment(id)?, None, args.wait.timeout).await?;
+        return show_waited(&waited, &args.output);
+    }
     let answer = match (&args.id, args.reviewable) {
         (Some(id), _) => {
             client
@@ -187,7 +212,8 @@ pub async fn status(args: StatusArgs) -> Result<(), String> {
         }
     };
     if args.output.json {
-        return print_json(&answer);
+        print_json(&answer)?;
+        return Ok(Outcome::Done);
     }
     if args.id.is_some() {
         print!("{}", output::detail(&answer));
@@ -208,7 +234,18 @@ pub async fn status(args: StatusArgs) -> Result<(), String> {
             )
         );
     }
-    Ok(())
+    Ok(Outcome::Done)
+}
+
+/// After `--wait`: the request as `jitgate status ID` shows it (or its JSON), wherever the
+/// wait left it; the outcome becomes the exit status.
+fn show_waited(waited: &wait::Waited, options: &OutputOptions) -> Result<Outcome, String> {
+    if options.json {
+        print_json(&waited.request)?;
+    } else {
+        print!("{}", output::detail(&waited.request));
+    }
+    Ok(waited.outcome)
 }
 
 /// `jitgate approve` / `jitgate deny`.
