@@ -229,7 +229,7 @@ fn cli_errors_say_what_to_do() {
         .unwrap();
     assert_eq!(no_token.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&no_token.stderr)
-        .starts_with("error: no credential.\nSet JITGATE_TOKEN"));
+        .starts_with("error: no credential.\nRun `jitgate login`"));
     let empty = issuer.ok("dana", &["grants"]);
     assert_eq!(
         empty,

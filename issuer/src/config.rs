@@ -65,6 +65,10 @@ pub struct ServeConfig {
         requires = "oidc_issuer"
     )]
     pub oidc_client_secret_file: Option<PathBuf>,
+    /// OIDC: the client id of the `jitgate` CLI at the IdP (a public, native client with a
+    /// loopback redirect): enables `jitgate login`, and its ID tokens are accepted too.
+    #[arg(long, env = "JITGATE_OIDC_CLI_CLIENT_ID", requires = "oidc_issuer")]
+    pub oidc_cli_client_id: Option<String>,
     /// OIDC web sign-in: the scopes to ask for (space-separated; `openid` is required).
     #[arg(
         long,
@@ -179,6 +183,7 @@ impl ServeConfig {
             oidc_jwks_ttl: "5m".into(),
             oidc_jwks_unknown_kid_interval: "30s".into(),
             oidc_client_secret_file: None,
+            oidc_cli_client_id: None,
             gateway_url: None,
             oidc_scopes: "openid email profile".into(),
             admin_group: vec!["jitgate-admins".into()],

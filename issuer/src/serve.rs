@@ -21,7 +21,7 @@ use crate::policy::{PolicyEngine, PolicySource, BUILTIN_SCHEMA, EXAMPLE_POLICY};
 use crate::rate_limit::RateLimiter;
 use crate::requests::duration::parse_duration;
 use crate::service::expiry::{expire_due, notify_ending_soon};
-use crate::state::{AppState, Settings, Shared};
+use crate::state::{AppState, CliLogin, Settings, Shared};
 use crate::store::Store;
 
 /// How often expiries are swept in the background.
@@ -106,6 +106,7 @@ pub async fn build_state(config: &ServeConfig) -> Result<AppState> {
             OidcVerifier::new(OidcSettings {
                 issuer: issuer.clone(),
                 audience: audience.clone(),
+                cli_audience: config.oidc_cli_client_id.clone(),
                 jwks: JwksSource::parse(jwks),
                 subject_claim: config.oidc_subject_claim.clone(),
                 groups_claim: config.oidc_groups_claim.clone(),
@@ -155,6 +156,14 @@ pub async fn build_state(config: &ServeConfig) -> Result<AppState> {
         max_duration: duration("max-duration", &config.max_duration)?,
         pending_ttl: duration("pending-ttl", &config.pending_ttl)?,
         gateway_url: config.gateway_url.clone(),
+        cli_login: match (&config.oidc_issuer, &config.oidc_cli_client_id) {
+            (Some(issuer), Some(client_id)) => Some(CliLogin {
+                issuer: issuer.clone(),
+                client_id: client_id.clone(),
+                scopes: cli_scopes(&config.oidc_scopes),
+            }),
+            _ => None,
+        },
     };
     let keys = KeyRing::open(&config.data_dir.join("keys"))?;
     let events = match (&config.audit_endpoint, &config.audit_credential_file) {
@@ -231,6 +240,19 @@ fn code_flow(config: &ServeConfig, secret_file: &std::path::Path) -> Result<Code
         scopes: config.oidc_scopes.clone(),
         redirect_uri: format!("{}/login/callback", config.issuer_url.trim_end_matches('/')),
     })
+}
+
+/// The CLI's scopes: the web's, and `offline_access` so it gets a refresh token and signs in
+/// once, not every hour.
+fn cli_scopes(web: &str) -> String {
+    if web
+        .split_whitespace()
+        .any(|scope| scope == "offline_access")
+    {
+        web.to_owned()
+    } else {
+        format!("{web} offline_access")
+    }
 }
 
 /// Serves until Ctrl-C or SIGTERM.

@@ -28,6 +28,19 @@ pub struct Settings {
     pub pending_ttl: i64,
     /// The gateway's base URL for OpenAI-style clients, shown with a token on the web page.
     pub gateway_url: Option<String>,
+    /// What `jitgate login` needs to sign in at the IdP, when it is configured.
+    pub cli_login: Option<CliLogin>,
+}
+
+/// The IdP and the CLI's client there (`GET /v1/login/cli`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CliLogin {
+    /// The IdP's issuer URL (its discovery document is under it).
+    pub issuer: String,
+    /// The CLI's client id (public, loopback redirect, PKCE).
+    pub client_id: String,
+    /// The scopes to ask for (`offline_access` for a refresh token).
+    pub scopes: String,
 }
 
 impl Default for Settings {
@@ -39,6 +52,7 @@ impl Default for Settings {
             max_duration: 7 * 24 * 3600,
             pending_ttl: 24 * 3600,
             gateway_url: None,
+            cli_login: None,
         }
     }
 }

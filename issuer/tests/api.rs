@@ -83,6 +83,7 @@ async fn openapi_lists_every_route() {
         "/.well-known/jwks.json",
         "/openapi.json",
         "/v1/whoami",
+        "/v1/login/cli",
         "/v1/requests",
         "/v1/requests/{id}",
         "/v1/requests/{id}/approve",

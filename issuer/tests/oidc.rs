@@ -68,6 +68,7 @@ async fn verifier_with(jwks: JwksSource, refresh: JwksRefresh) -> OidcVerifier {
     OidcVerifier::new(OidcSettings {
         issuer: ISSUER.into(),
         audience: AUDIENCE.into(),
+        cli_audience: None,
         jwks,
         subject_claim: "email".into(),
         groups_claim: "groups".into(),

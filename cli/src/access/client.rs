@@ -46,8 +46,9 @@ pub struct Client {
 }
 
 impl Client {
-    /// Resolves flags, environment and config file.
-    pub fn from_options(options: &ClientOptions) -> Result<Client, String> {
+    /// Resolves flags, environment and config file, then the sign-in `jitgate login` keeps
+    /// (refreshing its ID token first when it is about to expire).
+    pub async fn from_options(options: &ClientOptions) -> Result<Client, String> {
         let file = read_config(options.config.as_ref())?;
         let server = options
             .server
@@ -61,10 +62,16 @@ impl Client {
                 .map_err(|error| format!("error: cannot read token_file {}: {error}", path.display()))?
                 .trim()
                 .to_owned(),
-            (None, None, None) => {
-                return Err("error: no credential.\nSet JITGATE_TOKEN (or --token) to your API token or OIDC ID token, or put `token_file` in ~/.config/jitgate/config.json.".into())
-            }
+            (None, None, None) => match super::login::stored_token(&server).await? {
+                Some(token) => token,
+                None => return Err("error: no credential.\nRun `jitgate login` to sign in at your identity provider, or set JITGATE_TOKEN (or --token) to your API token, or put `token_file` in ~/.config/jitgate/config.json.".into()),
+            },
         };
+        Client::with_token(&server, &token)
+    }
+
+    /// A client for `server` presenting `token`.
+    pub fn with_token(server: &str, token: &str) -> Result<Client, String> {
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(30))
             .build()
@@ -72,8 +79,20 @@ impl Client {
         Ok(Client {
             http,
             server: server.trim_end_matches('/').to_owned(),
-            token,
+            token: token.to_owned(),
         })
+    }
+
+    /// The issuer's URL from flags, environment or config file (no credential needed).
+    pub fn server_of(options: &ClientOptions) -> Result<String, String> {
+        let file = read_config(options.config.as_ref())?;
+        Ok(options
+            .server
+            .clone()
+            .or(file.server)
+            .unwrap_or_else(|| DEFAULT_SERVER.to_owned())
+            .trim_end_matches('/')
+            .to_owned())
     }
 
     /// Calls the issuer; `Err` is a message ready to print.

@@ -143,7 +143,7 @@ fn print_json(value: &Value) -> Result<(), String> {
 
 /// `jitgate request`.
 pub async fn request(args: RequestArgs) -> Result<Outcome, String> {
-    let client = Client::from_options(&args.client)?;
+    let client = Client::from_options(&args.client).await?;
     let mut body = json!({"scopes": args.scopes, "duration": args.duration, "reason": args.reason});
     for (field, value) in [
         ("urgency", args.urgency),
@@ -184,7 +184,7 @@ pub async fn request(args: RequestArgs) -> Result<Outcome, String> {
 
 /// `jitgate status`.
 pub async fn status(args: StatusArgs) -> Result<Outcome, String> {
-    let client = Client::from_options(&args.client)?;
+    let client = Client::from_options(&args.client).await?;
     if args.wait.wait {
         // clap requires the id with --wait; this only guards against that rule being lost.
         let id = args
@@ -250,7 +250,7 @@ fn show_waited(waited: &wait::Waited, options: &OutputOptions) -> Result<Outcome
 
 /// `jitgate approve` / `jitgate deny`.
 pub async fn review(args: ReviewArgs, verb: &str) -> Result<(), String> {
-    let client = Client::from_options(&args.client)?;
+    let client = Client::from_options(&args.client).await?;
     let path = format!("/v1/requests/{}/{verb}", segment(&args.id)?);
     let answer = client
         .call(Method::POST, &path, Some(json!({"comment": args.comment})))
@@ -264,7 +264,7 @@ pub async fn review(args: ReviewArgs, verb: &str) -> Result<(), String> {
 
 /// `jitgate cancel` / `jitgate revoke`.
 pub async fn end(args: EndArgs, verb: &str) -> Result<(), String> {
-    let client = Client::from_options(&args.client)?;
+    let client = Client::from_options(&args.client).await?;
     let path = match verb {
         "revoke" => format!("/v1/grants/{}/revoke", segment(&args.id)?),
         _ => format!("/v1/requests/{}/cancel", segment(&args.id)?),
@@ -286,7 +286,7 @@ pub async fn end(args: EndArgs, verb: &str) -> Result<(), String> {
 
 /// `jitgate token`.
 pub async fn token(args: TokenArgs) -> Result<(), String> {
-    let client = Client::from_options(&args.client)?;
+    let client = Client::from_options(&args.client).await?;
     let path = format!("/v1/grants/{}/token", segment(&args.id)?);
     let answer = client.call(Method::POST, &path, None).await?;
     if args.output.json {
@@ -318,7 +318,7 @@ pub async fn token(args: TokenArgs) -> Result<(), String> {
 
 /// `jitgate grants`.
 pub async fn grants(args: GrantsArgs) -> Result<(), String> {
-    let client = Client::from_options(&args.client)?;
+    let client = Client::from_options(&args.client).await?;
     let path = if args.all {
         "/v1/grants?view=all"
     } else {
@@ -340,7 +340,7 @@ pub async fn grants(args: GrantsArgs) -> Result<(), String> {
 
 /// `jitgate alerts`.
 pub async fn alerts(args: AlertsArgs) -> Result<(), String> {
-    let client = Client::from_options(&args.client)?;
+    let client = Client::from_options(&args.client).await?;
     let mut query = Vec::new();
     if let Some(grant) = &args.grant {
         query.push(format!("grant_id={}", segment(grant)?));

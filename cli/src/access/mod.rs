@@ -9,6 +9,7 @@
 mod client;
 mod commands;
 mod issuer;
+mod login;
 mod notifications;
 mod output;
 mod wait;
@@ -46,6 +47,13 @@ pub enum Command {
     Alerts(commands::AlertsArgs),
     /// The notification outbox (admins): counts, dead letters, `retry ID`.
     Notifications(notifications::NotificationsArgs),
+    /// Sign in at your identity provider (browser, loopback redirect, PKCE); later commands
+    /// use that sign-in and renew it silently.
+    Login(login::LoginArgs),
+    /// Sign out: revoke the refresh token at the identity provider and delete it here.
+    Logout(login::SessionArgs),
+    /// Who the issuer takes you for: subject, kind, groups, roles.
+    Whoami(login::SessionArgs),
 }
 
 /// Output format, shared by the client commands.
@@ -99,6 +107,9 @@ pub async fn run(command: Command) -> ExitCode {
         Command::Grants(args) => commands::grants(args).await.map(|()| Outcome::Done),
         Command::Alerts(args) => commands::alerts(args).await.map(|()| Outcome::Done),
         Command::Notifications(args) => notifications::run(args).await.map(|()| Outcome::Done),
+        Command::Login(args) => login::login(args).await.map(|()| Outcome::Done),
+        Command::Logout(args) => login::logout(args).await.map(|()| Outcome::Done),
+        Command::Whoami(args) => login::whoami(args).await.map(|()| Outcome::Done),
     };
     match result {
         Ok(outcome) => outcome.exit_code(),

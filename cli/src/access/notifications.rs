@@ -33,7 +33,7 @@ enum NotificationsCommand {
 
 /// Runs `jitgate notifications`.
 pub async fn run(args: NotificationsArgs) -> Result<(), String> {
-    let client = Client::from_options(&args.client)?;
+    let client = Client::from_options(&args.client).await?;
     if let Some(NotificationsCommand::Retry { id }) = args.command {
         let path = format!("/v1/admin/notifications/{id}/retry");
         client.call(Method::POST, &path, None).await?;

@@ -415,7 +415,7 @@ mod tests {
             token: Some("jgt_test".to_owned()),
             config: Some(config.path().to_owned()),
         };
-        let client = Client::from_options(&options).unwrap();
+        let client = Client::from_options(&options).await.unwrap();
         let message = client
             .call(Method::GET, "/v1/requests/req_1", None)
             .await

@@ -30,6 +30,7 @@ pub fn app(state: AppState) -> Router {
         .route("/.well-known/jwks.json", get(jwks::jwks))
         .route("/openapi.json", get(openapi::openapi))
         .route("/v1/whoami", get(health::whoami))
+        .route("/v1/login/cli", get(health::cli_login))
         .route("/v1/requests", post(requests::create).get(requests::list))
         .route("/v1/requests/{id}", get(requests::show))
         .route("/v1/requests/{id}/approve", post(requests::approve))

@@ -168,6 +168,7 @@ impl TestIssuer {
                 max_duration: 7 * 86400,
                 pending_ttl: 86400,
                 gateway_url: Some("http://gateway.jitgate.test/v1".into()),
+                cli_login: None,
             },
             events: events.unwrap_or_else(jitgate_issuer::events::EventSink::disabled),
             rate_limiter: RateLimiter::new(rate_limits.unwrap_or_default()),

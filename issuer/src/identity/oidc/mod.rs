@@ -60,6 +60,9 @@ pub struct OidcSettings {
     pub issuer: String,
     /// The `aud` the token must name (the issuer's OIDC client id).
     pub audience: String,
+    /// Another accepted `aud`: the CLI's client id (`jitgate login`), whose ID tokens the
+    /// CLI presents as bearer tokens.
+    pub cli_audience: Option<String>,
     /// Where the keys are.
     pub jwks: JwksSource,
     /// The claim holding the subject id (`sub`, or e.g. `email`).
@@ -122,7 +125,10 @@ impl OidcVerifier {
         let key = self.key(&kid, header.alg).await?;
         let mut validation = Validation::new(header.alg);
         validation.set_issuer(&[&self.settings.issuer]);
-        validation.set_audience(&[&self.settings.audience]);
+        match &self.settings.cli_audience {
+            Some(cli) => validation.set_audience(&[&self.settings.audience, cli]),
+            None => validation.set_audience(&[&self.settings.audience]),
+        }
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
         validation.leeway = 30;
         let data = jsonwebtoken::decode::<serde_json::Map<String, Value>>(token, &key, &validation)
