@@ -11,6 +11,7 @@ mod elapsed;
 mod error;
 mod fuzz;
 mod lockfile;
+mod npm_packages;
 mod paths;
 mod pipeline;
 mod postgres;

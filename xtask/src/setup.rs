@@ -1,6 +1,7 @@
 //! `cargo xtask setup`: makes this machine able to build and test jitgate — Rust targets and
-//! components, the pinned Envoy, Node.js, `wasm-bindgen-cli` and `cargo-fuzz` under the tools
-//! folder, the Debian packages the tests use, and a private PostgreSQL server for them.
+//! components, the pinned Envoy, Node.js (and the npm package `oidc-provider`),
+//! `wasm-bindgen-cli` and `cargo-fuzz` under the tools folder, the Debian packages the tests
+//! use, and a private PostgreSQL server for them.
 //!
 //! Every step checks before it installs, so a second run takes a second or two, and prints
 //! one line saying what it found or did. A failure names its step, the command and the tail
@@ -42,6 +43,9 @@ pub fn run(root: &Path) -> Result<Tools, Error> {
     let node_dir = step(&format!("node >= {}", tools::MIN_NODE_MAJOR), || {
         node(&tools_dir)
     })?;
+    // The issuer's sign-in tests sign in at a real, certified OpenID provider.
+    let oidc_provider =
+        crate::npm_packages::ensure(&tools_dir, &node_dir, crate::npm_packages::OIDC_PROVIDER)?;
     let wasm_test_runner = wasm_bindgen_cli(root, &tools_dir)?;
     step(&format!("cargo-fuzz {}", tools::CARGO_FUZZ_VERSION), || {
         cargo_fuzz(root, &tools_dir)
@@ -67,7 +71,8 @@ pub fn run(root: &Path) -> Result<Tools, Error> {
     Ok(Tools::new(envoy, node_dir, wasm_test_runner)
         .with_database_url(database_url)
         .with_openai(openai)
-        .with_webhooks(webhooks))
+        .with_webhooks(webhooks)
+        .with_oidc_provider(oidc_provider))
 }
 
 /// What a setup step found: the value later steps need and a note for its status line.

@@ -93,6 +93,12 @@ fn steps(pipeline: &mut Pipeline, root: &Path) -> Result<(), Stopped> {
         if let Some(dir) = tools.webhooks_dir() {
             command = command.env("JITGATE_WEBHOOKS_PYTHONPATH", dir);
         }
+        // The issuer's sign-in tests run the real `oidc-provider` with setup's node.
+        if let Some(dir) = tools.oidc_provider_dir() {
+            command = command
+                .env("JITGATE_OIDC_PROVIDER_DIR", dir)
+                .env("JITGATE_NODE", tools.node());
+        }
         command.run()
     })?;
 

@@ -23,6 +23,7 @@ pub struct Tools {
     database_url: Option<String>,
     openai_dir: Option<PathBuf>,
     webhooks_dir: Option<PathBuf>,
+    oidc_provider_dir: Option<PathBuf>,
 }
 
 /// Whether the wasm tests can run, and with what.
@@ -44,6 +45,7 @@ impl Tools {
             database_url: None,
             openai_dir: None,
             webhooks_dir: None,
+            oidc_provider_dir: None,
         }
     }
 
@@ -69,6 +71,17 @@ impl Tools {
         self.webhooks_dir.as_deref()
     }
 
+    /// The same tools with the `oidc-provider` npm package installed in `dir`.
+    pub fn with_oidc_provider(mut self, dir: PathBuf) -> Self {
+        self.oidc_provider_dir = Some(dir);
+        self
+    }
+
+    /// The folder holding `node_modules/oidc-provider` (for the sign-in tests), if installed.
+    pub fn oidc_provider_dir(&self) -> Option<&Path> {
+        self.oidc_provider_dir.as_deref()
+    }
+
     /// The same tools with a PostgreSQL server for tests.
     pub fn with_database_url(mut self, url: String) -> Self {
         self.database_url = Some(url);
@@ -88,6 +101,11 @@ impl Tools {
     /// The folder holding the `node` to put first on `PATH` for wasm tests.
     pub fn node_dir(&self) -> &Path {
         &self.node_dir
+    }
+
+    /// The `node` executable in that folder.
+    pub fn node(&self) -> PathBuf {
+        self.node_dir.join("node")
     }
 
     /// The wasm test runner, if it could be installed.
