@@ -73,7 +73,7 @@ impl OidcProvider {
         let node = std::env::var(NODE_ENV).unwrap_or_else(|_| "node".to_owned());
         let script = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/tests/oidc_provider/provider.mjs"
+            "/../issuer/tests/oidc_provider/provider.mjs"
         );
         let mut child = Command::new(&node)
             .arg(script)
