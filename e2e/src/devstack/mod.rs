@@ -18,11 +18,14 @@
 //! <data>/logs/            issuer.log, collector.log
 //! <data>/guard-rules.toml the guard's rules (written once from the example; edit it and
 //!                         `kill -HUP` the collector to reload)
+//! <data>/notifications.toml, notifications.log  the issuer's notifications, all sent to a
+//!                         local inbox that logs one line per message (see `inbox`)
 //! ```
 
 mod banner;
 mod env_file;
 mod gate_config;
+mod inbox;
 mod options;
 mod secrets;
 mod service;
@@ -117,9 +120,16 @@ impl DevStack {
             &guard_rules,
         )?;
         let issuer_url = format!("http://127.0.0.1:{}", ports.issuer);
+        let notifications = start_inbox(&data_dir)?;
         let issuer = ServiceProcess::start(
             "issuer",
-            issuer_command(&binaries.jitgate, &data_dir, ports, &credentials),
+            issuer_command(
+                &binaries.jitgate,
+                &data_dir,
+                ports,
+                &credentials,
+                &notifications,
+            ),
             &data_dir.join("logs/issuer.log"),
             loopback(ports.issuer),
             "/healthz",
@@ -395,11 +405,28 @@ fn collector_command(
     command
 }
 
+/// Starts the notification inbox and writes the issuer's notifications file for it; the
+/// file's path. The signing secret is made once and kept in `<data>/secrets/`.
+fn start_inbox(data_dir: &Path) -> Result<PathBuf> {
+    let secret_file = data_dir.join("secrets/notifications.whsec");
+    if !secret_file.exists() {
+        let secret = jitgate_issuer::notify::webhook::WebhookSecret::generate()
+            .map_err(|error| Error::Usage(format!("a webhook secret: {error}")))?;
+        write_private(&secret_file, &format!("{secret}\n"))?;
+    }
+    let inbox = inbox::Inbox::start(&secret_file, data_dir.join("notifications.log"))?;
+    let path = data_dir.join("notifications.toml");
+    std::fs::write(&path, inbox::notifications_file(&inbox, &secret_file))
+        .map_err(Error::io(format!("write {}", path.display())))?;
+    Ok(path)
+}
+
 fn issuer_command(
     jitgate: &Path,
     data_dir: &Path,
     ports: StackPorts,
     credentials: &LocalCredentials,
+    notifications: &Path,
 ) -> Command {
     let mut command = Command::new(jitgate);
     command
@@ -416,7 +443,13 @@ fn issuer_command(
             &format!("http://127.0.0.1:{}", ports.collector),
         ])
         .arg("--audit-credential-file")
-        .arg(&credentials.issuer_sender_file);
+        .arg(&credentials.issuer_sender_file)
+        .arg("--notifications")
+        .arg(notifications)
+        .args([
+            "--gateway-url",
+            &format!("http://127.0.0.1:{}/v1", ports.gateway),
+        ]);
     command
 }
 

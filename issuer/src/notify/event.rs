@@ -52,11 +52,14 @@ impl EventKind {
         let who = &request.requester;
         let scopes = request.scopes.join(", ");
         match self {
-            EventKind::ReviewPending => format!(
-                "{who} asks for {scopes} for {}: {} approval(s) needed",
-                duration_text(request.duration_seconds),
-                request.approvals_missing().max(1)
-            ),
+            EventKind::ReviewPending => {
+                let missing = request.approvals_missing().max(1);
+                format!(
+                    "{who} asks for {scopes} for {}: {missing} approval{} needed",
+                    duration_text(request.duration_seconds),
+                    if missing == 1 { "" } else { "s" }
+                )
+            }
             EventKind::Approved => format!("{who}'s access to {scopes} was approved by {actor}"),
             EventKind::Denied => format!("{who}'s request for {scopes} was denied by {actor}"),
             EventKind::Cancelled => format!("{who} cancelled the request for {scopes}"),
