@@ -143,6 +143,31 @@ impl TestIssuer {
         events: Option<jitgate_issuer::events::EventSink>,
         rate_limits: Option<RateLimits>,
     ) -> TestIssuer {
+        TestIssuer::build_notifying(dir, url, database, keys, policy, events, rate_limits, None)
+            .await
+    }
+
+    /// An issuer on a fresh SQLite file whose changes write notifications per `config` (no
+    /// worker runs: the outbox is read by the test).
+    pub async fn notifying(config: jitgate_issuer::notify::NotifyConfig) -> TestIssuer {
+        let dir = tempfile::tempdir().unwrap();
+        let url = Store::sqlite_url(dir.path());
+        let keys = dir.path().join("keys");
+        let notifier = jitgate_issuer::notify::Notifier::new(config, ISSUER_URL);
+        TestIssuer::build_notifying(dir, &url, None, &keys, None, None, None, Some(notifier)).await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn build_notifying(
+        dir: tempfile::TempDir,
+        url: &str,
+        database: Option<PostgresDatabase>,
+        keys: &std::path::Path,
+        policy: Option<PolicyEngine>,
+        events: Option<jitgate_issuer::events::EventSink>,
+        rate_limits: Option<RateLimits>,
+        notifier: Option<jitgate_issuer::notify::Notifier>,
+    ) -> TestIssuer {
         let clock = ManualClock::new(START);
         let store = Store::connect(url).await.unwrap();
         let state = AppState::new(Shared {
@@ -172,7 +197,7 @@ impl TestIssuer {
             },
             events: events.unwrap_or_else(jitgate_issuer::events::EventSink::disabled),
             rate_limiter: RateLimiter::new(rate_limits.unwrap_or_default()),
-            notifier: jitgate_issuer::notify::Notifier::disabled(),
+            notifier: notifier.unwrap_or_else(jitgate_issuer::notify::Notifier::disabled),
             notify_counters: Default::default(),
         });
         let router = app(state.clone());
