@@ -477,11 +477,9 @@ pub async fn logout(_args: SessionArgs) -> Result<(), String> {
         )
         .await;
         if let Err(error) = revoked {
-            if !error.contains("unexpected answer") {
-                eprintln!(
-                    "warning: revoking the refresh token at the identity provider failed: {error}"
-                );
-            }
+            eprintln!(
+                "warning: revoking the refresh token at the identity provider failed: {error}"
+            );
         }
     }
     std::fs::remove_file(&path)

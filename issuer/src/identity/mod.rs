@@ -113,12 +113,25 @@ impl Authenticator {
 
     /// The subject behind a bearer credential, or 401.
     pub async fn authenticate_token(&self, token: &str) -> Result<Subject> {
-        let (id, groups, kind) = if token.starts_with(API_TOKEN_PREFIX) {
+        self.authenticate_with_expiry(token)
+            .await
+            .map(|(subject, _)| subject)
+    }
+
+    /// [`Authenticator::authenticate_token`], with the credential's own expiry (an ID
+    /// token's `exp`; `None` for API tokens), which bounds a web session opened with it.
+    pub async fn authenticate_with_expiry(&self, token: &str) -> Result<(Subject, Option<i64>)> {
+        let (id, groups, kind, expires_at) = if token.starts_with(API_TOKEN_PREFIX) {
             let entry = self
                 .api_tokens
                 .find(token)
                 .ok_or_else(|| Error::Unauthenticated("unknown API token".into()))?;
-            (entry.subject.clone(), entry.groups.clone(), entry.kind)
+            (
+                entry.subject.clone(),
+                entry.groups.clone(),
+                entry.kind,
+                None,
+            )
         } else {
             let oidc = self.oidc.as_ref().ok_or_else(|| {
                 Error::Unauthenticated(
@@ -130,9 +143,10 @@ impl Authenticator {
                 self.linked(identity.subject),
                 identity.groups,
                 SubjectKind::Person,
+                identity.expires_at,
             )
         };
-        Ok(self.subject(id, groups, kind))
+        Ok((self.subject(id, groups, kind), expires_at))
     }
 
     /// The subject `id` with `groups`, its roles derived from them.

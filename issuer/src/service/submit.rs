@@ -23,38 +23,9 @@ pub async fn submit(state: &AppState, subject: &Subject, body: &[u8]) -> Result<
     state
         .rate_limiter
         .take(LimitedAction::CreateRequest, &subject.id, state.now())?;
-    let valid = validate(body, state.settings.max_duration)?;
-    let facts = facts_for_new(subject, &valid);
-    let assessment = state.policy.current().assess(&facts)?;
-    let budgets: Vec<_> = assessment.scopes.iter().map(|scope| scope.budget).collect();
-    let limits = grant_limits(valid.limits.as_ref(), &budgets);
-    let now = state.now();
     let id = ids::request_id()?;
-    let request = AccessRequest {
-        id: id.clone(),
-        requester: subject.id.clone(),
-        requester_kind: subject.kind.as_str().to_owned(),
-        requester_groups: subject.groups.clone(),
-        scopes: valid.scopes.iter().map(ToString::to_string).collect(),
-        duration_seconds: valid.duration_seconds,
-        reason: valid.reason,
-        urgency: valid.urgency,
-        break_glass: valid.break_glass,
-        project: valid.project,
-        ticket: valid.ticket,
-        limits,
-        usage: None,
-        state: State::Pending,
-        approvals_required: assessment.approvals_required,
-        assessment,
-        created_at: now,
-        pending_until: now + state.settings.pending_ttl,
-        approved_at: None,
-        window_end: None,
-        ended_at: None,
-        reviews: Vec::new(),
-        history: Vec::new(),
-    };
+    let request = evaluate(state, subject, body, id.clone())?;
+    let now = request.created_at;
     let mut tx = state.store.pool().begin().await?;
     requests::insert(&mut tx, &request, &request.reason).await?;
     if request.approvals_required == 0 {
@@ -159,38 +130,44 @@ impl Preview {
 /// Evaluates a request body for `subject` without storing it.
 pub async fn preview(state: &AppState, subject: &Subject, body: &[u8]) -> Result<Preview> {
     super::refuse_guard(subject)?;
+    Ok(Preview {
+        request: evaluate(state, subject, body, String::new())?,
+    })
+}
+
+/// Validates `body` and asks the policy: the request as it would be stored under `id`
+/// (pending, limits filled in from the deciding permits), for [`submit`] and [`preview`].
+fn evaluate(state: &AppState, subject: &Subject, body: &[u8], id: String) -> Result<AccessRequest> {
     let valid = validate(body, state.settings.max_duration)?;
     let facts = facts_for_new(subject, &valid);
     let assessment = state.policy.current().assess(&facts)?;
     let budgets: Vec<_> = assessment.scopes.iter().map(|scope| scope.budget).collect();
     let limits = grant_limits(valid.limits.as_ref(), &budgets);
     let now = state.now();
-    Ok(Preview {
-        request: AccessRequest {
-            id: String::new(),
-            requester: subject.id.clone(),
-            requester_kind: subject.kind.as_str().to_owned(),
-            requester_groups: subject.groups.clone(),
-            scopes: valid.scopes.iter().map(ToString::to_string).collect(),
-            duration_seconds: valid.duration_seconds,
-            reason: valid.reason,
-            urgency: valid.urgency,
-            break_glass: valid.break_glass,
-            project: valid.project,
-            ticket: valid.ticket,
-            limits,
-            usage: None,
-            state: State::Pending,
-            approvals_required: assessment.approvals_required,
-            assessment,
-            created_at: now,
-            pending_until: now + state.settings.pending_ttl,
-            approved_at: None,
-            window_end: None,
-            ended_at: None,
-            reviews: Vec::new(),
-            history: Vec::new(),
-        },
+    Ok(AccessRequest {
+        id,
+        requester: subject.id.clone(),
+        requester_kind: subject.kind.as_str().to_owned(),
+        requester_groups: subject.groups.clone(),
+        scopes: valid.scopes.iter().map(ToString::to_string).collect(),
+        duration_seconds: valid.duration_seconds,
+        reason: valid.reason,
+        urgency: valid.urgency,
+        break_glass: valid.break_glass,
+        project: valid.project,
+        ticket: valid.ticket,
+        limits,
+        usage: None,
+        state: State::Pending,
+        approvals_required: assessment.approvals_required,
+        assessment,
+        created_at: now,
+        pending_until: now + state.settings.pending_ttl,
+        approved_at: None,
+        window_end: None,
+        ended_at: None,
+        reviews: Vec::new(),
+        history: Vec::new(),
     })
 }
 

@@ -215,18 +215,32 @@ fn card(request: &AccessRequest, csrf: &str, now: i64) -> String {
     )
 }
 
+/// The subject behind a form post: signed in (else to the login page) and carrying this
+/// browser's CSRF token (else an error page).
+async fn signed_in_post(
+    state: &AppState,
+    headers: &HeaderMap,
+    csrf_field: &str,
+) -> Result<Subject, Response> {
+    let Some(subject) = session::subject(state, headers).await else {
+        return Err(Redirect::to("/login").into_response());
+    };
+    if let Err(error) = csrf::check(headers, csrf_field) {
+        return Err(error_page(state, headers, &error, Some(&subject.id)));
+    }
+    Ok(subject)
+}
+
 /// `POST /requests`: check with the policy, or submit.
 pub async fn ask(
     State(state): State<AppState>,
     headers: HeaderMap,
     Form(form): Form<RequestForm>,
 ) -> Response {
-    let Some(subject) = session::subject(&state, &headers).await else {
-        return Redirect::to("/login").into_response();
+    let subject = match signed_in_post(&state, &headers, &form.csrf).await {
+        Ok(subject) => subject,
+        Err(response) => return response,
     };
-    if let Err(error) = csrf::check(&headers, &form.csrf) {
-        return error_page(&state, &headers, &error, Some(&subject.id));
-    }
     let body = match form.body() {
         Ok(body) => body,
         Err(error) => return refused(&state, &headers, &subject, &form, &error).await,
@@ -309,12 +323,10 @@ pub async fn end(
     Path((id, what)): Path<(String, String)>,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let Some(subject) = session::subject(&state, &headers).await else {
-        return Redirect::to("/login").into_response();
+    let subject = match signed_in_post(&state, &headers, &form.csrf).await {
+        Ok(subject) => subject,
+        Err(response) => return response,
     };
-    if let Err(error) = csrf::check(&headers, &form.csrf) {
-        return error_page(&state, &headers, &error, Some(&subject.id));
-    }
     let ended = match what.as_str() {
         "cancel" => cancel(&state, &subject, &id, "").await,
         "revoke" => revoke(&state, &subject, &id, "").await,
@@ -333,12 +345,10 @@ pub async fn token(
     Path(id): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let Some(subject) = session::subject(&state, &headers).await else {
-        return Redirect::to("/login").into_response();
+    let subject = match signed_in_post(&state, &headers, &form.csrf).await {
+        Ok(subject) => subject,
+        Err(response) => return response,
     };
-    if let Err(error) = csrf::check(&headers, &form.csrf) {
-        return error_page(&state, &headers, &error, Some(&subject.id));
-    }
     let issued = match mint_token(&state, &subject, &id).await {
         Ok(issued) => issued,
         Err(error) => return error_page(&state, &headers, &error, Some(&subject.id)),

@@ -72,23 +72,15 @@ pub async fn sign_in_with_credential(
     credential: &str,
 ) -> Result<(Subject, String)> {
     let credential = credential.trim();
-    let subject = state.auth.authenticate_token(credential).await?;
+    let (subject, credential_expiry) = state.auth.authenticate_with_expiry(credential).await?;
     refuse_guard(&subject)?;
-    let now = state.now();
-    let (source, credential_sha256, expires_at) = if credential.starts_with(API_TOKEN_PREFIX) {
-        (
-            SessionSource::ApiToken,
-            Some(digest(credential)),
-            now + MAX_AGE_SECONDS,
-        )
+    // A pasted ID token opens a session no longer than the token itself.
+    let longest = state.now() + MAX_AGE_SECONDS;
+    let expires_at = credential_expiry.map_or(longest, |exp| exp.min(longest));
+    let (source, credential_sha256) = if credential.starts_with(API_TOKEN_PREFIX) {
+        (SessionSource::ApiToken, Some(digest(credential)))
     } else {
-        // A pasted ID token opens a session no longer than the token itself.
-        let expires = match state.auth.oidc() {
-            Some(oidc) => oidc.verify(credential).await?.expires_at,
-            None => None,
-        };
-        let end = expires.map_or(now + MAX_AGE_SECONDS, |exp| exp.min(now + MAX_AGE_SECONDS));
-        (SessionSource::IdToken, None, end)
+        (SessionSource::IdToken, None)
     };
     let id = open(state, &subject, source, credential_sha256, expires_at).await?;
     Ok((subject, id))
