@@ -26,6 +26,10 @@ use crate::wait::{wait_for_exit, POLL_INTERVAL};
 const START_ATTEMPTS: usize = 3;
 /// How long a graceful `/quitquitquit` may take before the process is killed.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longer than the filter's tick (250 ms at most), when its counts reach Envoy's stats.
+const SETTLE_INTERVAL: Duration = Duration::from_millis(400);
+/// How long counters may keep moving before [`Envoy::settled_stats`] gives up.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// How Envoy runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -300,6 +304,55 @@ impl Envoy {
     /// `counter("envoy_cluster_upstream_rq_total", &[("envoy_cluster_name", "upstream")])`.
     pub fn counter(&self, name: &str, labels: &[(&str, &str)]) -> Result<u64> {
         self.stats()?
+            .counter(name, labels)
+            .ok_or_else(|| Error::StatNotFound {
+                name: name.to_owned(),
+                labels: format_labels(labels),
+            })
+    }
+
+    /// Scrapes once the filter's counters have settled: requests count in the Wasm VM and
+    /// reach Envoy's stats on the VM's next tick (at most 250 ms later), so a scrape right
+    /// after a response may miss them. Settled means two scrapes a tick and more apart agree
+    /// on every counter requests move (`jitgate_allowed`, `jitgate_denied_*`,
+    /// `jitgate_cache_*`, `jitgate_audit_dropped`; the fetch and poll counters move on their
+    /// own schedule).
+    pub fn settled_stats(&self) -> Result<PrometheusStats> {
+        let start = Instant::now();
+        let jitgate = |stats: &PrometheusStats| -> Vec<crate::prometheus::Sample> {
+            stats
+                .samples()
+                .iter()
+                .filter(|sample| {
+                    let name = sample.name.as_str();
+                    name == "jitgate_allowed"
+                        || name == "jitgate_audit_dropped"
+                        || name.starts_with("jitgate_denied_")
+                        || name.starts_with("jitgate_cache_")
+                })
+                .cloned()
+                .collect()
+        };
+        let mut last = self.stats()?;
+        loop {
+            std::thread::sleep(SETTLE_INTERVAL);
+            let now = self.stats()?;
+            if jitgate(&now) == jitgate(&last) {
+                return Ok(now);
+            }
+            if start.elapsed() >= SETTLE_TIMEOUT {
+                return Err(Error::Timeout {
+                    what: "the filter's counters to settle".to_owned(),
+                    waited: SETTLE_TIMEOUT,
+                });
+            }
+            last = now;
+        }
+    }
+
+    /// [`Self::counter`] read from [`Self::settled_stats`].
+    pub fn settled_counter(&self, name: &str, labels: &[(&str, &str)]) -> Result<u64> {
+        self.settled_stats()?
             .counter(name, labels)
             .ok_or_else(|| Error::StatNotFound {
                 name: name.to_owned(),

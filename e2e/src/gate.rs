@@ -22,5 +22,7 @@ pub fn conformance_plugin_configuration(interval_ms: u64) -> Value {
     });
     // The harness's Envoy sets `allow_on_headers_stop_iteration` (bootstrap.template.yaml).
     configuration["body_check"] = json!("hold_headers");
+    // The harness's access log shows the decision, subject and grant from filter state.
+    configuration["filter_state"] = json!(true);
     configuration
 }

@@ -82,7 +82,10 @@ fn many_distinct_tokens_churn_the_cache_without_changing_a_verdict() {
     for token in tokens.iter().take(4) {
         assert_eq!(reason_of(&chat(&stack, token)), (200, None));
     }
-    let misses = stack.envoy.counter("jitgate_cache_misses", &[]).unwrap();
+    let misses = stack
+        .envoy
+        .settled_counter("jitgate_cache_misses", &[])
+        .unwrap();
     assert!(
         misses >= 400,
         "every distinct token is verified (misses: {misses})"
@@ -107,7 +110,13 @@ fn a_cached_verdict_is_never_reused_for_another_token() {
     let token = grant_token("cached", SCOPE);
     assert_eq!(reason_of(&chat(&stack, &token)), (200, None));
     assert_eq!(reason_of(&chat(&stack, &token)), (200, None));
-    assert!(stack.envoy.counter("jitgate_cache_hits", &[]).unwrap() >= 1);
+    assert!(
+        stack
+            .envoy
+            .settled_counter("jitgate_cache_hits", &[])
+            .unwrap()
+            >= 1
+    );
 
     // Same header and payload, another signature; same signature, another payload.
     let forged = with_flipped_signature(&token);

@@ -116,7 +116,7 @@ fn a_token_sent_twice_is_refused_however_it_is_framed() {
     assert_eq!(
         stack
             .envoy
-            .counter("jitgate_denied_duplicate_token", &[])
+            .settled_counter("jitgate_denied_duplicate_token", &[])
             .unwrap(),
         4
     );

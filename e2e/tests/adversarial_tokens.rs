@@ -60,7 +60,13 @@ fn a_cached_token_still_expires_on_time() {
     // Verified once, then served from the cache.
     assert_eq!(verdict(&chat(&stack, &token)), (200, None));
     assert_eq!(verdict(&chat(&stack, &token)), (200, None));
-    assert!(stack.envoy.counter("jitgate_cache_hits", &[]).unwrap() >= 1);
+    assert!(
+        stack
+            .envoy
+            .settled_counter("jitgate_cache_hits", &[])
+            .unwrap()
+            >= 1
+    );
     // `exp` is at most 3 s away; on every worker it must be refused soon after.
     let expired = within(Duration::from_secs(6), || {
         (0..4).all(|_| verdict(&chat(&stack, &token)) == (401, Some("expired".to_owned())))

@@ -243,7 +243,10 @@ fn a_collector_outage_under_load_loses_and_duplicates_nothing() {
         "the outage was felt"
     );
     assert_eq!(
-        stack.envoy.counter("jitgate_audit_dropped", &[]).unwrap(),
+        stack
+            .envoy
+            .settled_counter("jitgate_audit_dropped", &[])
+            .unwrap(),
         0
     );
 }
@@ -288,7 +291,7 @@ fn a_full_buffer_under_deny_refuses_quickly_and_recovers() {
     assert!(
         stack
             .envoy
-            .counter("jitgate_denied_audit_unavailable", &[])
+            .settled_counter("jitgate_denied_audit_unavailable", &[])
             .unwrap()
             > 0
     );

@@ -247,7 +247,7 @@ fn stats_count_decisions_by_reason() {
         })
         .unwrap();
     assert_eq!(missing.status, 401);
-    let stats = stack.envoy.stats().unwrap();
+    let stats = stack.envoy.settled_stats().unwrap();
     assert_eq!(stats.counter("jitgate_allowed", &[]), Some(3));
     assert_eq!(
         stats.counter("jitgate_denied_malformed_token", &[]),

@@ -107,7 +107,7 @@ fn a_used_up_budget_reads_as_such_and_is_not_retried() {
     let token = Recipe::honest(TestKey::Ed25519, claims, STANDARD_TIMES).token(now());
 
     assert_eq!(sdk_call(&stack, &token, MODEL)["class"], Value::Null);
-    let before = stack.envoy.stats().unwrap();
+    let before = stack.envoy.settled_stats().unwrap();
     let exhausted = sdk_call(&stack, &token, MODEL);
     assert_eq!(exhausted["class"], "PermissionDeniedError");
     assert_eq!(exhausted["code"], "budget_exhausted");
@@ -118,7 +118,7 @@ fn a_used_up_budget_reads_as_such_and_is_not_retried() {
         "{exhausted}"
     );
     // The SDK retries 408, 409, 429 and 5xx; a 403 goes out once.
-    let after = stack.envoy.stats().unwrap();
+    let after = stack.envoy.settled_stats().unwrap();
     let denied = |stats: &jitgate_e2e::prometheus::PrometheusStats| {
         stats
             .counter("jitgate_denied_budget_exhausted", &[])

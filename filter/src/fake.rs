@@ -170,6 +170,9 @@ pub struct FakeHost {
     pub posted: BTreeMap<u32, Vec<u8>>,
     /// The Envoy's shared data (its own unless a test shares one between hosts).
     pub shared: Rc<RefCell<FakeSharedData>>,
+    /// Host calls made, by the proxy-wasm ABI function each stands for (see
+    /// [`FakeHost::crossings`]).
+    pub crossings: RefCell<BTreeMap<&'static str, u64>>,
 }
 
 impl FakeHost {
@@ -214,6 +217,18 @@ impl FakeHost {
         self.counters.get(name).copied().unwrap_or(0)
     }
 
+    /// How many times the glue crossed into the host, by the proxy-wasm ABI function each
+    /// call stands for in [`crate::envoy::EnvoyHost`] (`proxy_get_header_map_pairs`, …). In
+    /// Envoy every one copies through the VM's linear memory and leaves V8: on the hot path
+    /// they cost more than the filter's own code, so `bench/hot-path` reports them.
+    pub fn crossings(&self) -> BTreeMap<&'static str, u64> {
+        self.crossings.borrow().clone()
+    }
+
+    fn cross(&self, function: &'static str) {
+        *self.crossings.borrow_mut().entry(function).or_default() += 1;
+    }
+
     /// Values of a request header as the upstream would see them.
     pub fn header_values(&self, name: &str) -> Vec<&str> {
         self.request_headers
@@ -226,24 +241,32 @@ impl FakeHost {
 
 impl CommonHost for FakeHost {
     fn now_ms(&self) -> u64 {
+        self.cross("proxy_get_current_time_nanoseconds");
         self.now_ms
     }
 
     fn log(&self, _level: Level, _message: &str) {
+        self.cross("proxy_log");
         // Logs are checked through `logs` only where a test cares; `&self` keeps the trait
         // honest for the real host, so nothing is recorded here.
     }
 
     fn increment(&mut self, counter: Counter, by: u64) {
+        if by > 0 {
+            // `EnvoyHost` defines the metric once and skips the call for a zero.
+            self.cross("proxy_increment_metric");
+        }
         *self.counters.entry(metrics::name(counter)).or_default() += by;
     }
 
     fn set_gauge(&mut self, gauge: Gauge, value: u64) {
+        self.cross("proxy_record_metric");
         self.gauges
             .insert(metrics::gauge_name(gauge).to_owned(), value);
     }
 
     fn shared_data(&self, key: &str) -> Result<Option<SharedValue>, SharedDataError> {
+        self.cross("proxy_get_shared_data");
         Ok(self.shared.borrow_mut().read(key))
     }
 
@@ -253,30 +276,36 @@ impl CommonHost for FakeHost {
         value: &[u8],
         cas: Option<u32>,
     ) -> Result<(), SharedDataError> {
+        self.cross("proxy_set_shared_data");
         self.shared.borrow_mut().write(key, value, cas)
     }
 }
 
 impl RequestHost for FakeHost {
     fn request_headers(&self) -> Vec<(String, String)> {
+        self.cross("proxy_get_header_map_pairs");
         self.request_headers.clone()
     }
 
     fn remove_request_header(&mut self, name: &str) {
+        self.cross("proxy_remove_header_map_value");
         self.request_headers
             .retain(|(key, _)| !key.eq_ignore_ascii_case(name));
     }
 
     fn add_request_header(&mut self, name: &str, value: &str) {
+        self.cross("proxy_add_header_map_value");
         self.request_headers
             .push((name.to_owned(), value.to_owned()));
     }
 
     fn request_body(&self, size: usize) -> Option<Vec<u8>> {
+        self.cross("proxy_get_buffer_bytes");
         Some(self.request_body[..size.min(self.request_body.len())].to_vec())
     }
 
     fn send_response(&mut self, status: u16, headers: &[(&str, &str)], body: &[u8]) {
+        self.cross("proxy_send_local_response");
         self.response = Some(SentResponse {
             status,
             headers: headers
@@ -288,18 +317,22 @@ impl RequestHost for FakeHost {
     }
 
     fn set_filter_state(&mut self, key: &str, value: &str) {
+        self.cross("proxy_set_property");
         self.filter_state.insert(key.to_owned(), value.to_owned());
     }
 
     fn response_headers(&self) -> Vec<(String, String)> {
+        self.cross("proxy_get_header_map_pairs");
         self.response_headers.clone()
     }
 
     fn response_body(&self, size: usize) -> Option<Vec<u8>> {
+        self.cross("proxy_get_buffer_bytes");
         Some(self.response_chunk[..size.min(self.response_chunk.len())].to_vec())
     }
 
     fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
+        self.cross("proxy_get_property");
         self.properties.get(&path.join(".")).cloned()
     }
 }
@@ -311,6 +344,7 @@ impl RootHost for FakeHost {
         path_and_query: &str,
         headers: &[(&str, &str)],
     ) -> Result<u32, String> {
+        self.cross("proxy_http_call");
         if let Some(error) = &self.dispatch_error {
             return Err(error.clone());
         }
@@ -342,6 +376,7 @@ impl RootHost for FakeHost {
     }
 
     fn set_tick_period(&mut self, period: Duration) {
+        self.cross("proxy_set_tick_period");
         self.tick_period = Some(period);
     }
 }

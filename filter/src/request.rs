@@ -43,7 +43,7 @@ use jitgate_grant::budget::counted_limits;
 use crate::audit::{Usage, UsageReader};
 use crate::budget::{SharedUsage, DEFAULT_MAX_USAGE_BODY_BYTES};
 use crate::config::BodyCheck;
-use crate::host::{Counter, Gauge, Level, RequestHost};
+use crate::host::{Counter, Level, RequestHost};
 use crate::metrics;
 use crate::state::{revocation_state, Keys, VmState};
 
@@ -99,6 +99,16 @@ pub struct RequestFlow {
     reported: Option<Option<Usage>>,
     /// The grant whose count this request was admitted under, if it has a budget.
     counted_grant: Option<String>,
+    /// Request body bytes released upstream, and those held at the last body callback: the
+    /// record's size comes from the callbacks Envoy makes anyway, not from a property read.
+    request_body_passed: u64,
+    request_body_held: u64,
+    /// Response body bytes that passed through.
+    response_body_bytes: u64,
+    /// `:status` of the response headers, when they were read (for usage).
+    response_status: Option<u16>,
+    /// The local reply this filter sent: status and body length.
+    local_reply: Option<(u16, u64)>,
 }
 
 impl RequestFlow {
@@ -124,7 +134,8 @@ impl RequestFlow {
         host: &mut impl RequestHost,
         end_of_stream: bool,
     ) -> Step {
-        self.started_ms = host.now_ms();
+        let now_ms = host.now_ms();
+        self.started_ms = now_ms;
         self.facts = read_facts(host, &state.settings.token.header);
         // With no body to come, the model (if the route needs one) is already as known as it
         // will ever be.
@@ -136,7 +147,7 @@ impl RequestFlow {
         } else {
             model.as_ref().map_or(ModelFact::Unread, as_fact)
         };
-        let decision = self.decide(state, host, fact);
+        let decision = self.decide(state, host, fact, now_ms);
         match decision.outcome {
             Outcome::NeedModel => {
                 // Only reachable with a body still to come: `end_of_stream` gave a model fact.
@@ -166,6 +177,30 @@ impl RequestFlow {
         body_size: usize,
         end_of_stream: bool,
     ) -> Step {
+        let step = self.check_body(state, host, body_size, end_of_stream);
+        self.account_request_body(body_size, step);
+        step
+    }
+
+    /// Envoy reports the bytes buffered for the filter: everything held so far while it
+    /// pauses, the new chunk once it continues.
+    fn account_request_body(&mut self, body_size: usize, step: Step) {
+        self.request_body_held = u64::try_from(body_size).unwrap_or(u64::MAX);
+        if step == Step::Continue {
+            self.request_body_passed = self
+                .request_body_passed
+                .saturating_add(self.request_body_held);
+            self.request_body_held = 0;
+        }
+    }
+
+    fn check_body(
+        &mut self,
+        state: &mut VmState,
+        host: &mut impl RequestHost,
+        body_size: usize,
+        end_of_stream: bool,
+    ) -> Step {
         if !self.awaiting_model {
             return self.after_decision();
         }
@@ -173,7 +208,13 @@ impl RequestFlow {
         if body_size > state.settings.policy.max_body_bytes {
             // Refuse as soon as the limit is crossed instead of buffering the rest.
             self.awaiting_model = false;
-            let decision = self.decide(state, host, ModelFact::Unusable(Reason::BodyTooLarge));
+            let now_ms = host.now_ms();
+            let decision = self.decide(
+                state,
+                host,
+                ModelFact::Unusable(Reason::BodyTooLarge),
+                now_ms,
+            );
             return self.act(state, host, decision);
         }
         if !end_of_stream {
@@ -181,7 +222,8 @@ impl RequestFlow {
         }
         self.awaiting_model = false;
         let model = self.model_from_body(state, host, body_size);
-        let decision = self.decide(state, host, as_fact(&model));
+        let now_ms = host.now_ms();
+        let decision = self.decide(state, host, as_fact(&model), now_ms);
         self.act(state, host, decision)
     }
 
@@ -189,6 +231,17 @@ impl RequestFlow {
     /// said `end_of_stream`. While the model is awaited this is the final decision — continuing
     /// here without one would release the held body unchecked.
     pub fn on_trailers(&mut self, state: &mut VmState, host: &mut impl RequestHost) -> Step {
+        let step = self.check_at_trailers(state, host);
+        if step == Step::Continue {
+            self.request_body_passed = self
+                .request_body_passed
+                .saturating_add(self.request_body_held);
+            self.request_body_held = 0;
+        }
+        step
+    }
+
+    fn check_at_trailers(&mut self, state: &mut VmState, host: &mut impl RequestHost) -> Step {
         if !self.awaiting_model {
             return self.after_decision();
         }
@@ -198,7 +251,8 @@ impl RequestFlow {
         // such (the host never returns more than it holds).
         let readable = state.settings.policy.max_body_bytes.saturating_add(1);
         let model = self.model_from_body(state, host, readable.max(self.body_size));
-        let decision = self.decide(state, host, as_fact(&model));
+        let now_ms = host.now_ms();
+        let decision = self.decide(state, host, as_fact(&model), now_ms);
         self.act(state, host, decision)
     }
 
@@ -213,8 +267,14 @@ impl RequestFlow {
     }
 
     /// The response headers have arrived: decide whether to read usage from the body.
+    ///
+    /// Only the answer to an allowed `POST` is read: every OpenAI-style call that spends
+    /// model tokens is a `POST`, and a `GET` that shows a stored response's usage
+    /// (`GET /v1/responses/{id}`) spent nothing — counting it would charge the grant twice.
+    /// Everything else passes without a host call.
     pub fn on_response_headers(&mut self, state: &VmState, host: &impl RequestHost) {
-        if !self.decision.as_ref().is_some_and(Decision::is_allowed) {
+        if !self.decision.as_ref().is_some_and(Decision::is_allowed) || self.facts.method != "POST"
+        {
             return;
         }
         let max_usage_body_bytes = match (&state.settings.audit, &self.counted_grant) {
@@ -222,11 +282,14 @@ impl RequestFlow {
             (None, Some(_)) => DEFAULT_MAX_USAGE_BODY_BYTES,
             (None, None) => return,
         };
-        let content_type = host
-            .response_headers()
-            .into_iter()
-            .find(|(name, _)| name.eq_ignore_ascii_case("content-type"))
-            .map(|(_, value)| value);
+        let mut content_type = None;
+        for (name, value) in host.response_headers() {
+            if name == ":status" {
+                self.response_status = value.parse().ok();
+            } else if name.eq_ignore_ascii_case("content-type") && content_type.is_none() {
+                content_type = Some(value);
+            }
+        }
         self.usage = Some(UsageReader::for_content_type(
             content_type.as_deref(),
             max_usage_body_bytes,
@@ -235,6 +298,9 @@ impl RequestFlow {
 
     /// A piece of the response body is passing through (never held, never changed).
     pub fn on_response_body(&mut self, host: &impl RequestHost, body_size: usize) {
+        self.response_body_bytes = self
+            .response_body_bytes
+            .saturating_add(u64::try_from(body_size).unwrap_or(u64::MAX));
         if let Some(reader) = self.usage.as_mut().filter(|reader| reader.wants_body()) {
             if let Some(chunk) = host.response_body(body_size) {
                 reader.push(&chunk);
@@ -287,22 +353,29 @@ impl RequestFlow {
             .property(&["source", "address"])
             .and_then(|raw| String::from_utf8(raw).ok())
             .map(|address| strip_port(&address).to_owned());
-        record.status = property_int(host, &["response", "code"])
-            .and_then(|code| u16::try_from(code).ok())
-            .unwrap_or(0);
-        record.request_bytes = property_int(host, &["request", "size"]).unwrap_or(0);
-        record.response_bytes = property_int(host, &["response", "size"]).unwrap_or(0);
+        // Status and sizes from what the callbacks already saw; Envoy's `response.code` is
+        // read only for an answer whose headers the filter had no reason to read.
+        let (local_status, local_bytes) = self.local_reply.unwrap_or((0, 0));
+        record.status = match (self.response_status, self.local_reply) {
+            (Some(status), _) => status,
+            (None, Some(_)) => local_status,
+            (None, None) => property_int(host, &["response", "code"])
+                .and_then(|code| u16::try_from(code).ok())
+                .unwrap_or(0),
+        };
+        record.request_bytes = self
+            .request_body_passed
+            .saturating_add(self.request_body_held);
+        // Whether Envoy runs this filter's own local reply through its encoder callbacks or
+        // not, the larger of the two is the body the client got.
+        record.response_bytes = self.response_body_bytes.max(local_bytes);
         record.duration_ms = now_ms.saturating_sub(self.started_ms);
         if let Some(Some(usage)) = self.reported {
             record.input_tokens = usage.input_tokens;
             record.output_tokens = usage.output_tokens;
         }
         let pushed = buffer.push(record, now_ms);
-        host.increment(Counter::AuditDropped, pushed.dropped);
-        host.set_gauge(
-            Gauge::AuditBufferDepth,
-            u64::try_from(buffer.depth()).unwrap_or(u64::MAX),
-        );
+        state.counts.add(Counter::AuditDropped, pushed.dropped);
     }
 
     fn model_from_body(
@@ -328,8 +401,8 @@ impl RequestFlow {
         state: &mut VmState,
         host: &mut impl RequestHost,
         model: ModelFact<'_>,
+        now_ms: u64,
     ) -> Decision {
-        let now_ms = host.now_ms();
         let values: Vec<&str> = self.facts.token_values.iter().map(String::as_str).collect();
         let before = state.cache.stats();
         let usage = SharedUsage::new(&*host);
@@ -343,6 +416,8 @@ impl RequestFlow {
                 cache,
                 audit,
                 budget: _,
+                counts: _,
+                published_depth: _,
             } = &mut *state;
             let inputs = DecisionInputs {
                 policy: &settings.policy,
@@ -365,8 +440,12 @@ impl RequestFlow {
         // Admitted only once counted, over the very count the budget was applied to.
         let decision = state.budget.admit(decision, usage.into_last_read(), host);
         let after = state.cache.stats();
-        host.increment(Counter::CacheHits, after.hits - before.hits);
-        host.increment(Counter::CacheMisses, after.misses - before.misses);
+        state
+            .counts
+            .add(Counter::CacheHits, after.hits - before.hits);
+        state
+            .counts
+            .add(Counter::CacheMisses, after.misses - before.misses);
         if decision.reason == Reason::UnknownKey {
             if let Keys::Fetched(fetcher) = &mut state.keys {
                 fetcher.unknown_key_seen(now_ms);
@@ -375,22 +454,17 @@ impl RequestFlow {
         decision
     }
 
-    fn act(&mut self, state: &VmState, host: &mut impl RequestHost, decision: Decision) -> Step {
-        host.set_filter_state(
-            "jitgate_decision",
-            if decision.is_allowed() {
-                "allow"
-            } else {
-                "deny"
-            },
-        );
-        host.set_filter_state("jitgate_reason", decision.reason.code());
-        if let Some(grant) = &decision.grant {
-            host.set_filter_state("jitgate_subject", &grant.claims.sub);
-            host.set_filter_state("jitgate_grant", &grant.claims.grant_id);
+    fn act(
+        &mut self,
+        state: &mut VmState,
+        host: &mut impl RequestHost,
+        decision: Decision,
+    ) -> Step {
+        if state.settings.filter_state {
+            publish_filter_state(host, &decision);
         }
         let step = if decision.is_allowed() {
-            host.increment(Counter::Allowed, 1);
+            state.counts.add(Counter::Allowed, 1);
             // `decide` admitted it and `budget::admit` counted it: its tokens go to that count.
             self.counted_grant = decision
                 .grant
@@ -402,7 +476,7 @@ impl RequestFlow {
             }
             Step::Continue
         } else {
-            host.increment(metrics::denied(decision.reason), 1);
+            state.counts.add(metrics::denied(decision.reason), 1);
             let response = decision.reason.deny_response(
                 &state.settings.policy.realm,
                 decision.required_scope.as_deref(),
@@ -424,6 +498,10 @@ impl RequestFlow {
                 ),
             );
             host.send_response(response.status, &headers, response.body.as_bytes());
+            self.local_reply = Some((
+                response.status,
+                u64::try_from(response.body.len()).unwrap_or(u64::MAX),
+            ));
             Step::Pause
         };
         self.decision = Some(decision);
@@ -448,6 +526,21 @@ impl RequestFlow {
             host.add_request_header(SUBJECT_HEADER, &grant.claims.sub);
             host.add_request_header(GRANT_HEADER, &grant.claims.grant_id);
         }
+    }
+}
+
+/// The decision as filter state for access logs and later filters (`filter_state: true`).
+fn publish_filter_state(host: &mut impl RequestHost, decision: &Decision) {
+    let verdict = if decision.is_allowed() {
+        "allow"
+    } else {
+        "deny"
+    };
+    host.set_filter_state("jitgate_decision", verdict);
+    host.set_filter_state("jitgate_reason", decision.reason.code());
+    if let Some(grant) = &decision.grant {
+        host.set_filter_state("jitgate_subject", &grant.claims.sub);
+        host.set_filter_state("jitgate_grant", &grant.claims.grant_id);
     }
 }
 

@@ -77,6 +77,7 @@ fn stream_id(settings: &Settings, now_ms: u64) -> String {
 /// Starts whatever fetch, poll or audit batch is due.
 pub fn tick(state: &mut VmState, host: &mut impl RootHost) {
     let now = host.now_ms();
+    publish_metrics(state, host);
     flush_audit(state, host, now);
     if let Keys::Fetched(fetcher) = &mut state.keys {
         if fetcher.is_due(now) {
@@ -98,6 +99,22 @@ pub fn tick(state: &mut VmState, host: &mut impl RootHost) {
         }
     }
     poll_revocations(state, host, now);
+}
+
+/// Hands the request path's counts to Envoy, and the audit buffer's depth when it changed:
+/// requests count in the VM ([`crate::metrics::PendingCounts`]), not with a host call each.
+pub fn publish_metrics(state: &mut VmState, host: &mut impl RootHost) {
+    state.counts.flush(host);
+    if let Some(buffer) = &state.audit {
+        let depth = buffer.depth();
+        if state.published_depth != Some(depth) {
+            host.set_gauge(
+                Gauge::AuditBufferDepth,
+                u64::try_from(depth).unwrap_or(u64::MAX),
+            );
+            state.published_depth = Some(depth);
+        }
+    }
 }
 
 /// Starts a revocation poll if one is due.
@@ -131,44 +148,49 @@ fn poll_revocations(state: &mut VmState, host: &mut impl RootHost, now: u64) {
     }
 }
 
+/// Sends every batch that is due: one normally, several while a backlog drains (the
+/// buffer decides, see `crate::audit::buffer`).
 fn flush_audit(state: &mut VmState, host: &mut impl RootHost, now: u64) {
     let (Some(buffer), Some(settings)) = (state.audit.as_mut(), state.settings.audit.as_ref())
     else {
         return;
     };
-    let retrying = buffer.is_retrying();
-    let Some(batch) = buffer.next_batch(now) else {
-        return;
-    };
-    let resource = Resource {
-        service_name: settings.service_name.clone(),
-        instance_id: buffer.stream_id().to_owned(),
-    };
-    let records: Vec<&str> = batch.records.iter().map(String::as_str).collect();
-    let body = export_logs_request_text(&resource, env!("CARGO_PKG_VERSION"), &records);
-    let authorization = settings
-        .credential
-        .as_ref()
-        .map(|credential| format!("Bearer {credential}"));
-    let mut headers = vec![("content-type", "application/json")];
-    if let Some(authorization) = &authorization {
-        headers.push(("authorization", authorization.as_str()));
-    }
-    match host.dispatch_post(&settings.upstream, &headers, body.as_bytes()) {
-        Ok(token) => {
-            buffer.sent(token, &batch);
-            if retrying {
-                host.increment(Counter::AuditRetried, 1);
-            }
+    loop {
+        let retrying = buffer.is_retrying();
+        let Some(batch) = buffer.next_batch(now) else {
+            return;
+        };
+        let resource = Resource {
+            service_name: settings.service_name.clone(),
+            instance_id: buffer.stream_id().to_owned(),
+        };
+        let records: Vec<&str> = batch.records.iter().map(String::as_str).collect();
+        let body = export_logs_request_text(&resource, env!("CARGO_PKG_VERSION"), &records);
+        let authorization = settings
+            .credential
+            .as_ref()
+            .map(|credential| format!("Bearer {credential}"));
+        let mut headers = vec![("content-type", "application/json")];
+        if let Some(authorization) = &authorization {
+            headers.push(("authorization", authorization.as_str()));
         }
-        Err(problem) => {
-            host.increment(Counter::AuditBatchesFailed, 1);
-            let cluster = &settings.upstream.cluster;
-            host.log(
-                Level::Warn,
-                &format!("cannot send audit records to cluster {cluster:?}: {problem}"),
-            );
-            buffer.dispatch_failed(now);
+        match host.dispatch_post(&settings.upstream, &headers, body.as_bytes()) {
+            Ok(token) => {
+                buffer.sent(token, &batch);
+                if retrying {
+                    host.increment(Counter::AuditRetried, 1);
+                }
+            }
+            Err(problem) => {
+                host.increment(Counter::AuditBatchesFailed, 1);
+                let cluster = &settings.upstream.cluster;
+                host.log(
+                    Level::Warn,
+                    &format!("cannot send audit records to cluster {cluster:?}: {problem}"),
+                );
+                buffer.dispatch_failed(now);
+                return;
+            }
         }
     }
 }
@@ -177,6 +199,7 @@ fn flush_audit(state: &mut VmState, host: &mut impl RootHost, now: u64) {
 fn on_audit_response(
     buffer: &mut AuditBuffer,
     host: &mut impl RootHost,
+    token: u32,
     response: &CallResponse,
     now: u64,
 ) {
@@ -185,7 +208,7 @@ fn on_audit_response(
         Some(400 | 413) => BatchOutcome::Rejected,
         _ => BatchOutcome::Retry,
     };
-    let removed = u64::try_from(buffer.on_response(outcome, now)).unwrap_or(0);
+    let removed = u64::try_from(buffer.on_response(token, outcome, now)).unwrap_or(0);
     match outcome {
         BatchOutcome::Accepted => {
             let rejected = partially_rejected(response.body.as_deref()).min(removed);
@@ -219,10 +242,6 @@ fn on_audit_response(
             );
         }
     }
-    host.set_gauge(
-        Gauge::AuditBufferDepth,
-        u64::try_from(buffer.depth()).unwrap_or(u64::MAX),
-    );
 }
 
 /// Takes in the response to call `token`.
@@ -238,13 +257,14 @@ pub fn on_call_response(
         .as_mut()
         .filter(|buffer| buffer.owns_call(token))
     {
-        on_audit_response(buffer, host, response, now);
+        on_audit_response(buffer, host, token, response, now);
         // Send the next batch now if one is due, not a tick later: with one batch in flight
         // and batches only on ticks, a VM could ship at most one batch per tick (400 records/s
         // at the default 100-record batches and 250 ms ticks), and under more load than that
         // the buffer filled and requests got 503 audit_unavailable (measured by
         // `cargo xtask bench`). After a failure the backoff keeps the next try for later.
         flush_audit(state, host, now);
+        publish_metrics(state, host);
         return;
     }
     if let Keys::Fetched(fetcher) = &mut state.keys {

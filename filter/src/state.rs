@@ -12,6 +12,7 @@ use crate::audit::AuditBuffer;
 use crate::budget::BudgetCounter;
 use crate::config::{KeySource, Settings};
 use crate::keys::KeyFetcher;
+use crate::metrics::PendingCounts;
 use crate::revocation::RevocationPoller;
 
 /// Where this VM's keys stand.
@@ -38,6 +39,10 @@ pub struct VmState {
     pub audit: Option<AuditBuffer>,
     /// Counts admissions and tokens of grants with budgets.
     pub budget: BudgetCounter,
+    /// Request-path counts not yet handed to Envoy (flushed on the tick).
+    pub counts: PendingCounts,
+    /// The audit buffer depth last published as a gauge, so the tick sets it only on change.
+    pub published_depth: Option<usize>,
 }
 
 impl VmState {
@@ -65,6 +70,8 @@ impl VmState {
             cache,
             audit,
             budget: BudgetCounter::default(),
+            counts: PendingCounts::default(),
+            published_depth: None,
         }
     }
 }

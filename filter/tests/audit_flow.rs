@@ -51,24 +51,19 @@ fn serve(state: &mut VmState, authorization: Option<&str>, at_ms: u64) -> FakeHo
         let size = host.request_body.len();
         flow.on_body(state, &mut host, size, true);
     }
-    let status: i64 = host
-        .response
-        .as_ref()
-        .map_or(200, |response| i64::from(response.status));
     if host.response.is_none() {
-        host.response_headers = vec![("content-type".into(), "application/json".into())];
+        host.response_headers = vec![
+            (":status".into(), "200".into()),
+            ("content-type".into(), "application/json".into()),
+        ];
         host.response_chunk = ANSWER.as_bytes().to_vec();
         flow.on_response_headers(state, &host);
         flow.on_response_body(&host, ANSWER.len());
     }
     host.properties
         .insert("source.address".into(), b"10.1.2.3:40000".to_vec());
-    host.properties
-        .insert("response.code".into(), status.to_le_bytes().to_vec());
-    host.properties.insert(
-        "request.size".into(),
-        i64::try_from(CHAT.len()).unwrap().to_le_bytes().to_vec(),
-    );
+    // Only the client's address is read as a property: status and sizes come from the
+    // callbacks (the answer's `:status`, the local reply, the body sizes Envoy reports).
     host.now_ms = at_ms + 25;
     flow.on_log(state, &mut host);
     host
@@ -92,7 +87,13 @@ fn every_request_gets_a_record_with_who_what_and_usage() {
     assert_eq!(allowed.response, None);
     let denied = serve(&mut state, None, NOW_MS + 1);
     assert_eq!(denied.response.as_ref().map(|r| r.status), Some(401));
-    assert_eq!(denied.gauges.get("jitgate.audit.buffer_depth"), Some(&2));
+    assert_eq!(
+        denied.gauges.get("jitgate.audit.buffer_depth"),
+        None,
+        "requests leave the gauge to the tick"
+    );
+    root::publish_metrics(&mut state, &mut root_host);
+    assert_eq!(root_host.gauges.get("jitgate.audit.buffer_depth"), Some(&2));
 
     root_host.now_ms = NOW_MS + 50;
     root::tick(&mut state, &mut root_host);
@@ -249,7 +250,7 @@ fn a_failed_batch_is_retried_and_a_full_buffer_refuses_new_requests() {
 #[test]
 fn an_acknowledged_batch_is_followed_at_once_by_the_next_full_one_not_a_tick_later() {
     let (mut state, mut root_host) = vm(
-        json!({"cluster": "collector", "flush_interval_ms": 60000, "batch_max_records": 2, "buffer_max_records": 10}),
+        json!({"cluster": "collector", "flush_interval_ms": 60000, "batch_max_records": 2, "buffer_max_records": 10, "max_batches_in_flight": 1}),
     );
     let bearer = format!("Bearer {}", token());
     for offset in 0..5 {
@@ -287,11 +288,52 @@ fn drop_oldest_keeps_serving_and_counts() {
         json!({"cluster": "collector", "batch_max_records": 1, "buffer_max_records": 2, "overflow": "drop_oldest"}),
     );
     let bearer = format!("Bearer {}", token());
+    let mut root_host = FakeHost::at(NOW_MS);
     for offset in 0..4 {
         let host = serve(&mut state, Some(&bearer), NOW_MS + offset);
         assert_eq!(host.response, None);
-        if offset >= 2 {
-            assert_eq!(host.counter("jitgate.audit.dropped"), 1);
-        }
+        root::publish_metrics(&mut state, &mut root_host);
+        assert_eq!(
+            root_host.counter("jitgate.audit.dropped"),
+            offset.saturating_sub(1)
+        );
     }
+}
+
+#[test]
+fn a_backlog_goes_out_as_several_batches_at_once() {
+    let (mut state, mut root_host) = vm(
+        json!({"cluster": "collector", "flush_interval_ms": 60000, "batch_max_records": 2, "buffer_max_records": 20, "max_batches_in_flight": 3}),
+    );
+    let bearer = format!("Bearer {}", token());
+    for offset in 0..9 {
+        serve(&mut state, Some(&bearer), NOW_MS + offset);
+    }
+    root::tick(&mut state, &mut root_host);
+    let posted: Vec<Vec<u64>> = root_host
+        .calls
+        .iter()
+        .map(|call| {
+            records_in(&root_host.posted[&call.token])
+                .iter()
+                .map(|record| record.sequence)
+                .collect()
+        })
+        .collect();
+    assert_eq!(posted, vec![vec![1, 2], vec![3, 4], vec![5, 6]]);
+    // The last answered first: nothing leaves the buffer before the batches ahead of it.
+    let accepted = CallResponse {
+        status: Some(200),
+        body: None,
+    };
+    let tokens: Vec<u32> = root_host.calls.iter().map(|call| call.token).collect();
+    root::on_call_response(&mut state, &mut root_host, tokens[2], &accepted);
+    assert_eq!(root_host.gauges.get("jitgate.audit.buffer_depth"), Some(&9));
+    root::on_call_response(&mut state, &mut root_host, tokens[0], &accepted);
+    root::on_call_response(&mut state, &mut root_host, tokens[1], &accepted);
+    assert_eq!(root_host.counter("jitgate.audit.sent"), 6);
+    assert!(
+        state.audit.as_ref().unwrap().depth() <= 3,
+        "records 1 to 6 left the buffer"
+    );
 }

@@ -35,6 +35,7 @@ fn worker(shared: &Shared, audit: bool) -> VmState {
     let mut config: Value = serde_json::from_str(POLICY_JSON).unwrap();
     config["body_check"] = json!("hold_headers");
     config["keys"] = json!({"jwks": serde_json::from_str::<Value>(JWKS).unwrap()});
+    config["filter_state"] = json!(true);
     if audit {
         config["audit"] = json!({"cluster": "collector"});
     }
@@ -174,7 +175,10 @@ fn a_refusal_is_recorded_as_a_deny_with_the_grant() {
     let request = chat(&mut state, &shared, &auth);
     assert_eq!(request.reason().as_deref(), Some("budget_exhausted"));
     let host = request.respond(&mut state, "application/json", CHAT_ANSWER);
-    assert_eq!(host.counter("jitgate.denied.budget_exhausted"), 1);
+    let mut root_host = FakeHost::at(NOW_MS);
+    root::publish_metrics(&mut state, &mut root_host);
+    assert_eq!(root_host.counter("jitgate.denied.budget_exhausted"), 1);
+    assert_eq!(host.counter("jitgate.denied.budget_exhausted"), 0);
     let batch = state.audit.as_mut().unwrap().next_batch(NOW_MS + 10_000);
     let text = &batch.expect("a batch").records[0];
     let record = AuditRecord::from_otlp_log_record(&serde_json::from_str(text).unwrap()).unwrap();

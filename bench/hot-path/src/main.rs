@@ -10,10 +10,14 @@
 //! Modes mirror the benchmark configurations: `cached` (one token, audit off), `audit` (one
 //! token, audit records buffered), `fresh` (a new token every request), `body` (the
 //! body-scoped chat route). What the host calls cost in Envoy is not in this profile, only
-//! what the filter's own code does between them. Not a test and not a benchmark: it reports
-//! nothing but the request count, and panics on a request that is not allowed.
+//! what the filter's own code does between them — but it does count them: after the run it
+//! prints the host calls per request, by proxy-wasm ABI function. Not a test and not a
+//! benchmark: it reports the request count and those calls, and panics on a request that is
+//! not allowed.
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
 
 use jitgate_conformance::bundle::JWKS;
 use jitgate_conformance::catalog::{standard_claims, POLICY_JSON};
@@ -66,6 +70,7 @@ fn main() {
     } else {
         ("GET", "/v1/fine_tuning/jobs", "")
     };
+    let mut crossings: BTreeMap<&'static str, u64> = BTreeMap::new();
     for i in 0..requests {
         let mut host = FakeHost::request(NOW_MS, method, path)
             .header(
@@ -85,6 +90,17 @@ fn main() {
         flow.on_response_headers(&state, &host);
         flow.on_response_body(&host, USAGE.len());
         flow.on_log(&mut state, &mut host);
+        for (function, count) in host.crossings() {
+            *crossings.entry(function).or_default() += count;
+        }
     }
     println!("{mode}: {requests} requests allowed");
+    let total: u64 = crossings.values().sum();
+    println!(
+        "host calls per request: {:.2} in all",
+        total as f64 / requests as f64
+    );
+    for (function, count) in &crossings {
+        println!("  {function}: {:.2}", *count as f64 / requests as f64);
+    }
 }
