@@ -7,13 +7,15 @@
 //! so a key id cannot be reused for a different key.
 
 use std::fmt;
+use std::sync::Arc;
 
-use jwt_compact::alg::{Ed25519, Es256};
+use jwt_compact::alg::Es256;
 use jwt_compact::jwk::JsonWebKey;
 use jwt_compact::{Algorithm, AlgorithmSignature};
 use sha2::Sha256;
 
 use crate::base64url;
+use crate::ed25519::{Ed25519KeyError, Ed25519Verifier};
 
 /// The JWS `alg` values jitgate accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -54,6 +56,8 @@ impl fmt::Display for KeyAlgorithm {
 pub enum KeyError {
     /// Ed25519 keys are 32 bytes, seeds too.
     BadEd25519Length(usize),
+    /// The 32 bytes are not a usable Ed25519 public key.
+    BadEd25519Key(Ed25519KeyError),
     /// The bytes are not a point on P-256 (or not a valid scalar for a private key).
     BadP256Key,
 }
@@ -62,6 +66,12 @@ impl fmt::Display for KeyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             KeyError::BadEd25519Length(n) => write!(f, "an Ed25519 key is 32 bytes, found {n}"),
+            KeyError::BadEd25519Key(Ed25519KeyError::NotAPoint) => {
+                f.write_str("the Ed25519 key is not a point on the curve")
+            }
+            KeyError::BadEd25519Key(Ed25519KeyError::SmallOrder) => {
+                f.write_str("the Ed25519 key is a point of small order, which verifies nothing")
+            }
             KeyError::BadP256Key => f.write_str("the coordinates are not a valid P-256 key"),
         }
     }
@@ -69,11 +79,37 @@ impl fmt::Display for KeyError {
 
 impl std::error::Error for KeyError {}
 
+/// An Ed25519 public key with its verification table (see [`crate::ed25519`]), built once
+/// when the key is loaded and shared by every copy of the key set.
+#[derive(Clone)]
+pub struct Ed25519Key {
+    public: ed25519_compact::PublicKey,
+    verifier: Arc<Ed25519Verifier>,
+}
+
+impl Ed25519Key {
+    fn new(public: ed25519_compact::PublicKey) -> Result<Ed25519Key, KeyError> {
+        let verifier = Ed25519Verifier::new(*public).map_err(KeyError::BadEd25519Key)?;
+        Ok(Ed25519Key {
+            public,
+            verifier: Arc::new(verifier),
+        })
+    }
+}
+
+impl PartialEq for Ed25519Key {
+    fn eq(&self, other: &Ed25519Key) -> bool {
+        self.public == other.public
+    }
+}
+
+impl Eq for Ed25519Key {}
+
 /// A public key that verifies grant tokens.
 #[derive(Clone, PartialEq, Eq)]
 pub enum VerifyingKey {
     /// Ed25519 public key.
-    Ed25519(ed25519_compact::PublicKey),
+    Ed25519(Ed25519Key),
     /// P-256 public key.
     Es256(p256::ecdsa::VerifyingKey),
 }
@@ -92,9 +128,9 @@ impl fmt::Debug for VerifyingKey {
 impl VerifyingKey {
     /// An Ed25519 key from its 32 raw bytes (the JWK `x`).
     pub fn ed25519_from_bytes(x: &[u8]) -> Result<VerifyingKey, KeyError> {
-        ed25519_compact::PublicKey::from_slice(x)
-            .map(VerifyingKey::Ed25519)
-            .map_err(|_| KeyError::BadEd25519Length(x.len()))
+        let public = ed25519_compact::PublicKey::from_slice(x)
+            .map_err(|_| KeyError::BadEd25519Length(x.len()))?;
+        Ed25519Key::new(public).map(VerifyingKey::Ed25519)
     }
 
     /// A P-256 key from its affine coordinates (the JWK `x` and `y`, 32 bytes each).
@@ -122,7 +158,7 @@ impl VerifyingKey {
     /// The RFC 7638 SHA-256 thumbprint, base64url: the key's only id.
     pub fn key_id(&self) -> String {
         let digest = match self {
-            VerifyingKey::Ed25519(key) => JsonWebKey::from(key).thumbprint::<Sha256>(),
+            VerifyingKey::Ed25519(key) => JsonWebKey::from(&key.public).thumbprint::<Sha256>(),
             VerifyingKey::Es256(key) => JsonWebKey::from(key).thumbprint::<Sha256>(),
         };
         base64url::encode(&digest)
@@ -131,7 +167,7 @@ impl VerifyingKey {
     /// The public JWK members (`kty`, `crv`, `x`, and `y` for EC) as a JSON object.
     pub fn jwk_members(&self) -> serde_json::Map<String, serde_json::Value> {
         let jwk = match self {
-            VerifyingKey::Ed25519(key) => serde_json::to_value(JsonWebKey::from(key)),
+            VerifyingKey::Ed25519(key) => serde_json::to_value(JsonWebKey::from(&key.public)),
             VerifyingKey::Es256(key) => serde_json::to_value(JsonWebKey::from(key)),
         };
         match jwk {
@@ -151,16 +187,10 @@ impl VerifyingKey {
     /// claims — a second verification-cache entry and a second token digest for one token.
     pub fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
         match self {
-            VerifyingKey::Ed25519(key) => {
-                if signature.len() != ed25519_compact::Signature::BYTES {
-                    return false;
-                }
-                match <ed25519_compact::Signature as AlgorithmSignature>::try_from_slice(signature)
-                {
-                    Ok(signature) => Ed25519.verify_signature(&signature, key, message),
-                    Err(_) => false,
-                }
-            }
+            VerifyingKey::Ed25519(key) => match <&[u8; 64]>::try_from(signature) {
+                Ok(signature) => key.verifier.verify(message, signature),
+                Err(_) => false,
+            },
             VerifyingKey::Es256(key) => {
                 if signature.len() != 64 {
                     return false;
@@ -179,8 +209,8 @@ impl VerifyingKey {
 /// A private key that signs grant tokens. Its `Debug` never shows key material.
 #[derive(Clone)]
 pub enum SigningKey {
-    /// Ed25519 key pair.
-    Ed25519(ed25519_compact::KeyPair),
+    /// Ed25519 key pair, with its public half ready to verify.
+    Ed25519(ed25519_compact::KeyPair, Ed25519Key),
     /// P-256 private key.
     Es256(p256::ecdsa::SigningKey),
 }
@@ -203,9 +233,9 @@ impl SigningKey {
         let seed: [u8; 32] = seed
             .try_into()
             .map_err(|_| KeyError::BadEd25519Length(seed.len()))?;
-        Ok(SigningKey::Ed25519(ed25519_compact::KeyPair::from_seed(
-            ed25519_compact::Seed::new(seed),
-        )))
+        let pair = ed25519_compact::KeyPair::from_seed(ed25519_compact::Seed::new(seed));
+        let public = Ed25519Key::new(pair.pk)?;
+        Ok(SigningKey::Ed25519(pair, public))
     }
 
     /// A P-256 key from its 32-byte scalar (the JWK `d`).
@@ -218,7 +248,7 @@ impl SigningKey {
     /// The matching public key.
     pub fn verifying_key(&self) -> VerifyingKey {
         match self {
-            SigningKey::Ed25519(pair) => VerifyingKey::Ed25519(pair.pk),
+            SigningKey::Ed25519(_, public) => VerifyingKey::Ed25519(public.clone()),
             SigningKey::Es256(key) => VerifyingKey::Es256(*key.verifying_key()),
         }
     }
@@ -236,7 +266,7 @@ impl SigningKey {
     /// The private scalar or seed (the JWK `d`). Handle with care.
     pub fn secret_bytes(&self) -> Vec<u8> {
         match self {
-            SigningKey::Ed25519(pair) => pair.sk.seed().to_vec(),
+            SigningKey::Ed25519(pair, _) => pair.sk.seed().to_vec(),
             SigningKey::Es256(key) => key.to_bytes().to_vec(),
         }
     }
@@ -247,7 +277,7 @@ impl SigningKey {
     /// only form [`VerifyingKey::verifies`] accepts (`p256` itself leaves `s` as computed).
     pub fn sign(&self, message: &[u8]) -> Vec<u8> {
         match self {
-            SigningKey::Ed25519(pair) => pair.sk.sign(message, None).to_vec(),
+            SigningKey::Ed25519(pair, _) => pair.sk.sign(message, None).to_vec(),
             SigningKey::Es256(key) => {
                 let signature = Es256.sign(key, message);
                 let low_s = signature.normalize_s().unwrap_or(signature);

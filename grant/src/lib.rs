@@ -14,6 +14,7 @@ pub mod cache;
 pub mod claims;
 pub mod decide;
 pub mod digest;
+pub mod ed25519;
 pub mod jwks;
 pub mod keys;
 pub mod mint;
