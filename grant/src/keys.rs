@@ -7,7 +7,7 @@
 //! so a key id cannot be reused for a different key.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use jwt_compact::alg::Es256;
 use jwt_compact::jwk::JsonWebKey;
@@ -79,21 +79,47 @@ impl fmt::Display for KeyError {
 
 impl std::error::Error for KeyError {}
 
-/// An Ed25519 public key with its verification table (see [`crate::ed25519`]), built once
-/// when the key is loaded and shared by every copy of the key set.
+/// An Ed25519 public key with its verification table (see [`crate::ed25519`]), shared by
+/// every copy of the key set.
 #[derive(Clone)]
 pub struct Ed25519Key {
     public: ed25519_compact::PublicKey,
-    verifier: Arc<Ed25519Verifier>,
+    /// Built when a key to verify with is loaded; for a signing key's public half, on its
+    /// first verification only — a signer that never verifies (the issuer minting, a test
+    /// writing tokens) never pays for the table.
+    verifier: Arc<OnceLock<Ed25519Verifier>>,
 }
 
 impl Ed25519Key {
-    fn new(public: ed25519_compact::PublicKey) -> Result<Ed25519Key, KeyError> {
+    /// A key to verify with: checked and expanded now, so a bad key fails where it is
+    /// loaded, not on the first token.
+    fn loaded(public: ed25519_compact::PublicKey) -> Result<Ed25519Key, KeyError> {
         let verifier = Ed25519Verifier::new(*public).map_err(KeyError::BadEd25519Key)?;
         Ok(Ed25519Key {
             public,
-            verifier: Arc::new(verifier),
+            verifier: Arc::new(OnceLock::from(verifier)),
         })
+    }
+
+    /// The public half of a key pair: always a valid point of large order.
+    fn of_pair(pair: &ed25519_compact::KeyPair) -> Ed25519Key {
+        Ed25519Key {
+            public: pair.pk,
+            verifier: Arc::new(OnceLock::new()),
+        }
+    }
+
+    fn verify(&self, message: &[u8], signature: &[u8; 64]) -> bool {
+        if let Some(verifier) = self.verifier.get() {
+            return verifier.verify(message, signature);
+        }
+        match Ed25519Verifier::new(*self.public) {
+            Ok(verifier) => self
+                .verifier
+                .get_or_init(|| verifier)
+                .verify(message, signature),
+            Err(_) => false,
+        }
     }
 }
 
@@ -130,7 +156,7 @@ impl VerifyingKey {
     pub fn ed25519_from_bytes(x: &[u8]) -> Result<VerifyingKey, KeyError> {
         let public = ed25519_compact::PublicKey::from_slice(x)
             .map_err(|_| KeyError::BadEd25519Length(x.len()))?;
-        Ed25519Key::new(public).map(VerifyingKey::Ed25519)
+        Ed25519Key::loaded(public).map(VerifyingKey::Ed25519)
     }
 
     /// A P-256 key from its affine coordinates (the JWK `x` and `y`, 32 bytes each).
@@ -188,7 +214,7 @@ impl VerifyingKey {
     pub fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
         match self {
             VerifyingKey::Ed25519(key) => match <&[u8; 64]>::try_from(signature) {
-                Ok(signature) => key.verifier.verify(message, signature),
+                Ok(signature) => key.verify(message, signature),
                 Err(_) => false,
             },
             VerifyingKey::Es256(key) => {
@@ -234,7 +260,7 @@ impl SigningKey {
             .try_into()
             .map_err(|_| KeyError::BadEd25519Length(seed.len()))?;
         let pair = ed25519_compact::KeyPair::from_seed(ed25519_compact::Seed::new(seed));
-        let public = Ed25519Key::new(pair.pk)?;
+        let public = Ed25519Key::of_pair(&pair);
         Ok(SigningKey::Ed25519(pair, public))
     }
 
