@@ -11,9 +11,13 @@
 
 use std::fmt;
 
-use serde_json::{json, Map, Value};
+use serde::Deserialize;
+use serde_json::{json, Value};
 
+use super::fields::LogRecordFields;
+use super::json_read::{Scalar, Shaped};
 use super::record::{AuditDecision, AuditRecord};
+use super::text::push_json_string;
 
 /// Attribute names, in one place.
 pub mod names {
@@ -75,10 +79,6 @@ pub mod names {
     pub const LIMIT_TOKENS: &str = "jitgate.grant.limits.tokens";
 }
 
-/// OTLP severity numbers used: INFO for allowed requests, WARN for denials.
-const SEVERITY_INFO: u8 = 9;
-const SEVERITY_WARN: u8 = 13;
-
 /// Who is sending records, for the OTLP resource.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resource {
@@ -105,273 +105,145 @@ impl fmt::Display for RecordError {
 
 impl std::error::Error for RecordError {}
 
+impl RecordError {
+    /// `field` is not there.
+    pub(crate) fn missing(field: &str) -> RecordError {
+        RecordError {
+            field: field.to_owned(),
+            problem: "missing",
+        }
+    }
+
+    /// `field` has the wrong type or value.
+    pub(crate) fn bad(field: &str) -> RecordError {
+        RecordError {
+            field: field.to_owned(),
+            problem: "wrong type or value",
+        }
+    }
+}
+
 impl AuditRecord {
-    /// The record as one OTLP JSON `LogRecord`.
+    /// The record as one OTLP JSON `LogRecord` value: [`Self::to_otlp_log_record_text`]
+    /// parsed, so the two can never differ.
     pub fn to_otlp_log_record(&self) -> Value {
-        let mut attributes = Vec::with_capacity(30);
-        let mut string = |key: &str, value: &str| {
-            attributes.push(json!({"key": key, "value": {"stringValue": value}}))
-        };
-        string(names::DECISION, self.decision.as_str());
-        string(names::REASON, &self.reason);
-        string(names::STREAM_ID, &self.stream_id);
-        string(names::METHOD, &self.method);
-        string(names::AUTHORITY, &self.authority);
-        string(names::PATH, &self.path);
-        let optional = [
-            (names::ROUTE, &self.route),
-            (names::GRANT_ID, &self.grant_id),
-            (names::SUBJECT, &self.subject),
-            (names::CLIENT_ID, &self.client_id),
-            (names::SCOPE_REQUIRED, &self.scope_required),
-            (names::TOKEN_DIGEST, &self.token_digest),
-            (names::MODEL, &self.model),
-            (names::CLIENT_ADDRESS, &self.client_address),
-            (names::USER_AGENT, &self.user_agent),
-            (names::REQUEST_ID, &self.request_id),
-        ];
-        for (key, value) in optional {
-            if let Some(value) = value {
-                string(key, value);
-            }
-        }
-        let mut int = |key: &str, value: u64| {
-            attributes.push(json!({"key": key, "value": {"intValue": value.to_string()}}))
-        };
-        int(names::SEQUENCE, self.sequence);
-        int(names::STATUS, u64::from(self.status));
-        int(names::DURATION_MS, self.duration_ms);
-        int(names::REQUEST_BYTES, self.request_bytes);
-        int(names::RESPONSE_BYTES, self.response_bytes);
-        if let Some(tokens) = self.input_tokens {
-            int(names::INPUT_TOKENS, tokens);
-        }
-        if let Some(tokens) = self.output_tokens {
-            int(names::OUTPUT_TOKENS, tokens);
-        }
-        if let Some(limit) = self.limit_requests {
-            int(names::LIMIT_REQUESTS, limit);
-        }
-        if let Some(limit) = self.limit_tokens {
-            int(names::LIMIT_TOKENS, limit);
-        }
-        attributes
-            .push(json!({"key": names::BREAK_GLASS, "value": {"boolValue": self.break_glass}}));
-        let array = |values: &[String]| json!({"arrayValue": {"values": values.iter().map(|v| json!({"stringValue": v})).collect::<Vec<_>>()}});
-        attributes.push(json!({"key": names::APPROVERS, "value": array(&self.approvers)}));
-        attributes
-            .push(json!({"key": names::SCOPES_GRANTED, "value": array(&self.scopes_granted)}));
-
-        let (severity_number, severity_text) = match self.decision {
-            AuditDecision::Allow => (SEVERITY_INFO, "INFO"),
-            AuditDecision::Deny => (SEVERITY_WARN, "WARN"),
-        };
-        json!({
-            "timeUnixNano": self.time_unix_nano.to_string(),
-            "observedTimeUnixNano": self.time_unix_nano.to_string(),
-            "severityNumber": severity_number,
-            "severityText": severity_text,
-            "eventName": "jitgate.request",
-            "body": {"stringValue": format!("{} {} {} {}", self.decision.as_str(), self.method, self.path, self.reason)},
-            "attributes": attributes,
-        })
+        // The text is JSON by construction; `Null` would only mean a bug in the writer, which
+        // the golden-text tests would show first.
+        serde_json::from_str(&self.to_otlp_log_record_text()).unwrap_or(Value::Null)
     }
 
-    /// The same `LogRecord` as [`Self::to_otlp_log_record`] (equal as a JSON value; keys in
-    /// alphabetical order), written straight to JSON text. A gateway makes one per request:
-    /// building and dropping the `Value` tree cost about 250 000 instructions per record —
-    /// eight times the whole cached decision (callgrind, `bench/hot-path`) — where this costs
-    /// a few thousand.
-    pub fn to_otlp_log_record_text(&self) -> String {
-        let mut out = String::with_capacity(1536);
-        out.push_str(r#"{"attributes":["#);
-        let mut first = true;
-        let mut attribute = |out: &mut String, key: &str| {
-            if !first {
-                out.push(',');
-            }
-            first = false;
-            // Keys are the `names` constants: plain ASCII that needs no escaping (the test
-            // comparing this text with the `Value` form would catch one that did).
-            out.push_str(r#"{"key":""#);
-            out.push_str(key);
-            out.push_str(r#"","value":"#);
-        };
-        let string = |out: &mut String, value: &str| {
-            out.push_str(r#"{"stringValue":"#);
-            push_json_string(out, value);
-            out.push_str("}}");
-        };
-        for (key, value) in [
-            (names::DECISION, self.decision.as_str()),
-            (names::REASON, &self.reason),
-            (names::STREAM_ID, &self.stream_id),
-            (names::METHOD, &self.method),
-            (names::AUTHORITY, &self.authority),
-            (names::PATH, &self.path),
-        ] {
-            attribute(&mut out, key);
-            string(&mut out, value);
-        }
-        for (key, value) in [
-            (names::ROUTE, &self.route),
-            (names::GRANT_ID, &self.grant_id),
-            (names::SUBJECT, &self.subject),
-            (names::CLIENT_ID, &self.client_id),
-            (names::SCOPE_REQUIRED, &self.scope_required),
-            (names::TOKEN_DIGEST, &self.token_digest),
-            (names::MODEL, &self.model),
-            (names::CLIENT_ADDRESS, &self.client_address),
-            (names::USER_AGENT, &self.user_agent),
-            (names::REQUEST_ID, &self.request_id),
-        ] {
-            if let Some(value) = value {
-                attribute(&mut out, key);
-                string(&mut out, value);
-            }
-        }
-        let integers = [
-            (names::SEQUENCE, Some(self.sequence)),
-            (names::STATUS, Some(u64::from(self.status))),
-            (names::DURATION_MS, Some(self.duration_ms)),
-            (names::REQUEST_BYTES, Some(self.request_bytes)),
-            (names::RESPONSE_BYTES, Some(self.response_bytes)),
-            (names::INPUT_TOKENS, self.input_tokens),
-            (names::OUTPUT_TOKENS, self.output_tokens),
-            (names::LIMIT_REQUESTS, self.limit_requests),
-            (names::LIMIT_TOKENS, self.limit_tokens),
-        ];
-        for (key, value) in integers {
-            if let Some(value) = value {
-                attribute(&mut out, key);
-                out.push_str(r#"{"intValue":""#);
-                out.push_str(&value.to_string());
-                out.push_str(r#""}}"#);
-            }
-        }
-        attribute(&mut out, names::BREAK_GLASS);
-        out.push_str(if self.break_glass {
-            r#"{"boolValue":true}}"#
-        } else {
-            r#"{"boolValue":false}}"#
-        });
-        for (key, values) in [
-            (names::APPROVERS, &self.approvers),
-            (names::SCOPES_GRANTED, &self.scopes_granted),
-        ] {
-            attribute(&mut out, key);
-            out.push_str(r#"{"arrayValue":{"values":["#);
-            for (index, value) in values.iter().enumerate() {
-                if index > 0 {
-                    out.push(',');
-                }
-                out.push_str(r#"{"stringValue":"#);
-                push_json_string(&mut out, value);
-                out.push('}');
-            }
-            out.push_str("]}}}");
-        }
-        let (severity_number, severity_text) = match self.decision {
-            AuditDecision::Allow => (SEVERITY_INFO, "INFO"),
-            AuditDecision::Deny => (SEVERITY_WARN, "WARN"),
-        };
-        let time = self.time_unix_nano.to_string();
-        out.push_str(r#"],"body":{"stringValue":"#);
-        push_json_string(
-            &mut out,
-            &format!(
-                "{} {} {} {}",
-                self.decision.as_str(),
-                self.method,
-                self.path,
-                self.reason
-            ),
-        );
-        out.push_str(r#"},"eventName":"jitgate.request","observedTimeUnixNano":""#);
-        out.push_str(&time);
-        out.push_str(r#"","severityNumber":"#);
-        out.push_str(&severity_number.to_string());
-        out.push_str(r#","severityText":""#);
-        out.push_str(severity_text);
-        out.push_str(r#"","timeUnixNano":""#);
-        out.push_str(&time);
-        out.push_str(r#""}"#);
-        out
-    }
-
-    /// Reads a record back from an OTLP JSON `LogRecord`. Integers may be JSON strings (the
-    /// canonical form) or numbers; unknown attributes are ignored.
+    /// Reads a record from its OTLP JSON `LogRecord` value, with the same rules (and the same
+    /// refusals) as [`Self::from_otlp_fields`].
     pub fn from_otlp_log_record(record: &Value) -> Result<AuditRecord, RecordError> {
-        let attributes = attribute_map(record)?;
-        let text = |key: &str| -> Option<String> {
-            attributes
-                .get(key)
-                .and_then(|v| v.get("stringValue"))
-                .and_then(Value::as_str)
-                .map(str::to_owned)
+        // Reading a `Value` cannot fail: every shape is kept for the rules to judge.
+        match Shaped::<LogRecordFields>::deserialize(record) {
+            Ok(Shaped::Object(fields)) => AuditRecord::from_otlp_fields(fields),
+            Ok(Shaped::Other) | Err(_) => Err(RecordError::missing("attributes")),
+        }
+    }
+
+    /// Reads a record from one OTLP JSON `LogRecord` in text, without a `Value` tree.
+    pub fn from_otlp_log_record_text(text: &str) -> Result<AuditRecord, OtlpTextError> {
+        match serde_json::from_str::<Shaped<LogRecordFields>>(text) {
+            Ok(Shaped::Object(fields)) => {
+                AuditRecord::from_otlp_fields(fields).map_err(OtlpTextError::Record)
+            }
+            Ok(Shaped::Other) => Err(OtlpTextError::Record(RecordError::missing("attributes"))),
+            Err(error) => Err(OtlpTextError::Json(error.to_string())),
+        }
+    }
+
+    /// Applies the mapping's rules to a log record as read from either encoding: required
+    /// attributes present, each of its type, integers within OTLP's int64, no attribute
+    /// repeated. The first problem found is the one reported, in this order: the attribute
+    /// list, `timeUnixNano`, then the attributes in the record's field order.
+    pub fn from_otlp_fields(fields: LogRecordFields<'_>) -> Result<AuditRecord, RecordError> {
+        let LogRecordFields {
+            time_unix_nano,
+            attributes,
+        } = fields;
+        let attributes = attributes.ok_or_else(|| RecordError::missing("attributes"))?;
+        if let Some(problem) = &attributes.problem {
+            return Err(problem.clone());
+        }
+        let time = match time_unix_nano {
+            Scalar::Str(s) => s.parse().map_err(|_| RecordError::bad("timeUnixNano"))?,
+            Scalar::PosInt(n) => n,
+            Scalar::NegInt(_) | Scalar::Float => return Err(RecordError::bad("timeUnixNano")),
+            Scalar::Absent | Scalar::Other => return Err(RecordError::missing("timeUnixNano")),
         };
-        let required_text = |key: &str| text(key).ok_or_else(|| missing(key));
         // OTLP's `intValue` is an int64: a count above `i64::MAX` cannot be sent in the
         // protobuf encoding, so the JSON one refuses it too (the two must accept the same
         // records), and a negative count is no count.
         let int = |key: &str| -> Result<Option<u64>, RecordError> {
-            let signed = match attributes.get(key).and_then(|v| v.get("intValue")) {
-                None => return Ok(None),
-                Some(Value::String(s)) => s.parse::<i64>().map_err(|_| bad(key))?,
-                Some(Value::Number(n)) => n.as_i64().ok_or_else(|| bad(key))?,
-                Some(_) => return Err(bad(key)),
+            let signed = match attributes.get(key).map(|v| &v.int) {
+                None | Some(Scalar::Absent) => return Ok(None),
+                Some(Scalar::Str(s)) => s.parse::<i64>().map_err(|_| RecordError::bad(key))?,
+                Some(Scalar::PosInt(n)) => i64::try_from(*n).map_err(|_| RecordError::bad(key))?,
+                Some(Scalar::NegInt(_) | Scalar::Float | Scalar::Other) => {
+                    return Err(RecordError::bad(key))
+                }
             };
-            u64::try_from(signed).map(Some).map_err(|_| bad(key))
+            u64::try_from(signed)
+                .map(Some)
+                .map_err(|_| RecordError::bad(key))
         };
-        let strings = |key: &str| -> Vec<String> {
+        let text = |key: &str| {
             attributes
                 .get(key)
-                .and_then(|v| v.pointer("/arrayValue/values"))
-                .and_then(Value::as_array)
-                .map(|values| {
-                    values
-                        .iter()
-                        .filter_map(|v| {
-                            v.get("stringValue")
-                                .and_then(Value::as_str)
-                                .map(str::to_owned)
-                        })
-                        .collect()
-                })
-                .unwrap_or_default()
+                .and_then(|v| v.string.as_deref())
+                .map(str::to_owned)
         };
-        let time = match record.get("timeUnixNano") {
-            Some(Value::String(s)) => s.parse().map_err(|_| bad("timeUnixNano"))?,
-            Some(Value::Number(n)) => n.as_u64().ok_or_else(|| bad("timeUnixNano"))?,
-            _ => return Err(missing("timeUnixNano")),
+        let required =
+            |value: Option<String>, key: &str| value.ok_or_else(|| RecordError::missing(key));
+        let decision = AuditDecision::parse(&required(text(names::DECISION), names::DECISION)?)
+            .ok_or_else(|| RecordError::bad(names::DECISION))?;
+        let status = int(names::STATUS)?.ok_or_else(|| RecordError::missing(names::STATUS))?;
+        let stream_id = required(text(names::STREAM_ID), names::STREAM_ID)?;
+        let sequence =
+            int(names::SEQUENCE)?.ok_or_else(|| RecordError::missing(names::SEQUENCE))?;
+        let reason = required(text(names::REASON), names::REASON)?;
+        let route = text(names::ROUTE);
+        let grant_id = text(names::GRANT_ID);
+        let subject = text(names::SUBJECT);
+        let client_id = text(names::CLIENT_ID);
+        let strings = |key: &str| -> Vec<String> {
+            attributes.get(key).map_or_else(Vec::new, |v| {
+                v.strings.iter().map(|s| s.as_ref().to_owned()).collect()
+            })
         };
-        let decision = AuditDecision::parse(&required_text(names::DECISION)?)
-            .ok_or_else(|| bad(names::DECISION))?;
-        let status = int(names::STATUS)?.ok_or_else(|| missing(names::STATUS))?;
+        let approvers = strings(names::APPROVERS);
+        let scopes_granted = strings(names::SCOPES_GRANTED);
+        let break_glass = attributes
+            .get(names::BREAK_GLASS)
+            .and_then(|v| v.boolean)
+            .unwrap_or(false);
+        let scope_required = text(names::SCOPE_REQUIRED);
+        let token_digest = text(names::TOKEN_DIGEST);
+        let method = required(text(names::METHOD), names::METHOD)?;
+        let authority = text(names::AUTHORITY).unwrap_or_default();
+        let path = required(text(names::PATH), names::PATH)?;
+        let model = text(names::MODEL);
         Ok(AuditRecord {
             time_unix_nano: time,
-            stream_id: required_text(names::STREAM_ID)?,
-            sequence: int(names::SEQUENCE)?.ok_or_else(|| missing(names::SEQUENCE))?,
+            stream_id,
+            sequence,
             decision,
-            reason: required_text(names::REASON)?,
-            route: text(names::ROUTE),
-            grant_id: text(names::GRANT_ID),
-            subject: text(names::SUBJECT),
-            client_id: text(names::CLIENT_ID),
-            approvers: strings(names::APPROVERS),
-            break_glass: attributes
-                .get(names::BREAK_GLASS)
-                .and_then(|v| v.get("boolValue"))
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
-            scopes_granted: strings(names::SCOPES_GRANTED),
-            scope_required: text(names::SCOPE_REQUIRED),
-            token_digest: text(names::TOKEN_DIGEST),
-            method: required_text(names::METHOD)?,
-            authority: text(names::AUTHORITY).unwrap_or_default(),
-            path: required_text(names::PATH)?,
-            model: text(names::MODEL),
-            status: u16::try_from(status).map_err(|_| bad(names::STATUS))?,
+            reason,
+            route,
+            grant_id,
+            subject,
+            client_id,
+            approvers,
+            break_glass,
+            scopes_granted,
+            scope_required,
+            token_digest,
+            method,
+            authority,
+            path,
+            model,
+            status: u16::try_from(status).map_err(|_| RecordError::bad(names::STATUS))?,
             duration_ms: int(names::DURATION_MS)?.unwrap_or(0),
             request_bytes: int(names::REQUEST_BYTES)?.unwrap_or(0),
             response_bytes: int(names::RESPONSE_BYTES)?.unwrap_or(0),
@@ -385,6 +257,26 @@ impl AuditRecord {
         })
     }
 }
+
+/// One OTLP JSON `LogRecord` in text that is not a valid audit record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OtlpTextError {
+    /// The text is not JSON (the parser's message).
+    Json(String),
+    /// It is JSON but not a valid record.
+    Record(RecordError),
+}
+
+impl fmt::Display for OtlpTextError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OtlpTextError::Json(message) => write!(f, "not JSON: {message}"),
+            OtlpTextError::Record(error) => error.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for OtlpTextError {}
 
 /// Wraps log records in an `ExportLogsServiceRequest` for `POST /v1/logs`.
 pub fn export_logs_request(
@@ -407,25 +299,24 @@ pub fn export_logs_request(
 }
 
 /// The same request as [`export_logs_request`], assembled as text from log records already
-/// serialized (each one `to_otlp_log_record().to_string()`): a gateway serializes each record
+/// written (each one [`AuditRecord::to_otlp_log_record_text`]): a gateway writes each record
 /// once, when it is made, and sizes batches by those bytes.
 pub fn export_logs_request_text(
     resource: &Resource,
     scope_version: &str,
     log_records: &[&str],
 ) -> String {
-    let resource_attributes = json!([
-        {"key": "service.name", "value": {"stringValue": resource.service_name}},
-        {"key": "service.instance.id", "value": {"stringValue": resource.instance_id}},
-    ]);
-    let scope = json!({"name": "jitgate", "version": scope_version});
     let records_len: usize = log_records.iter().map(|record| record.len() + 1).sum();
     let mut text = String::with_capacity(records_len + 256);
-    text.push_str(r#"{"resourceLogs":[{"resource":{"attributes":"#);
-    text.push_str(&resource_attributes.to_string());
-    text.push_str(r#"},"scopeLogs":[{"scope":"#);
-    text.push_str(&scope.to_string());
-    text.push_str(r#","logRecords":["#);
+    text.push_str(
+        r#"{"resourceLogs":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"#,
+    );
+    push_json_string(&mut text, &resource.service_name);
+    text.push_str(r#"}},{"key":"service.instance.id","value":{"stringValue":"#);
+    push_json_string(&mut text, &resource.instance_id);
+    text.push_str(r#"}}]},"scopeLogs":[{"scope":{"name":"jitgate","version":"#);
+    push_json_string(&mut text, scope_version);
+    text.push_str(r#"},"logRecords":["#);
     for (index, record) in log_records.iter().enumerate() {
         if index > 0 {
             text.push(',');
@@ -434,72 +325,6 @@ pub fn export_logs_request_text(
     }
     text.push_str("]}]}]}");
     text
-}
-
-fn attribute_map(record: &Value) -> Result<Map<String, Value>, RecordError> {
-    let list = record
-        .get("attributes")
-        .and_then(Value::as_array)
-        .ok_or_else(|| missing("attributes"))?;
-    let mut map = Map::new();
-    for attribute in list {
-        let key = attribute
-            .get("key")
-            .and_then(Value::as_str)
-            .ok_or_else(|| bad("attributes"))?;
-        let value = attribute.get("value").cloned().ok_or_else(|| bad(key))?;
-        if map.insert(key.to_owned(), value).is_some() {
-            return Err(RecordError {
-                field: key.to_owned(),
-                problem: "attribute repeated",
-            });
-        }
-    }
-    Ok(map)
-}
-
-/// Appends `value` as a JSON string, escaped as serde_json escapes it. Runs of characters
-/// that need no escape (nearly all of them) are copied whole, not one `char` at a time.
-fn push_json_string(out: &mut String, value: &str) {
-    out.push('"');
-    let mut plain_from = 0;
-    for (index, byte) in value.bytes().enumerate() {
-        let escape = match byte {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0x08 => "\\b",
-            0x0c => "\\f",
-            0x00..=0x1f => "",
-            _ => continue,
-        };
-        // Every byte matched above is ASCII, so `index` is a char boundary.
-        out.push_str(&value[plain_from..index]);
-        if escape.is_empty() {
-            out.push_str(&format!("\\u{byte:04x}"));
-        } else {
-            out.push_str(escape);
-        }
-        plain_from = index + 1;
-    }
-    out.push_str(&value[plain_from..]);
-    out.push('"');
-}
-
-fn missing(field: &str) -> RecordError {
-    RecordError {
-        field: field.to_owned(),
-        problem: "missing",
-    }
-}
-
-fn bad(field: &str) -> RecordError {
-    RecordError {
-        field: field.to_owned(),
-        problem: "wrong type or value",
-    }
 }
 
 #[cfg(test)]
@@ -596,8 +421,7 @@ mod tests {
         );
     }
 
-    #[test]
-    fn direct_text_is_the_value_form_for_full_sparse_and_awkward_records() {
+    fn full_sparse_and_awkward() -> [AuditRecord; 3] {
         let full = sample();
         let mut sparse = sample();
         sparse.decision = AuditDecision::Deny;
@@ -610,13 +434,198 @@ mod tests {
             Some("quote \" backslash \\ nl \n tab \t bell \u{7} é ✓ \u{1f}".into());
         awkward.path = "/v1/x?\u{8}\u{c}\r".into();
         awkward.break_glass = !awkward.break_glass;
-        for record in [full, sparse, awkward] {
+        [full, sparse, awkward]
+    }
+
+    /// The texts the encoder wrote before it was made cheap: its output may not move by a
+    /// byte (every stored leaf hashes these bytes).
+    const GOLDEN: &str = include_str!("golden.jsonl");
+
+    #[test]
+    fn text_is_byte_for_byte_the_golden_text() {
+        let golden: Vec<&str> = GOLDEN.lines().collect();
+        for (record, golden) in full_sparse_and_awkward().iter().zip(golden) {
+            assert_eq!(record.to_otlp_log_record_text(), golden);
+        }
+    }
+
+    /// Canonical JSON written independently of the encoder: keys sorted by their bytes,
+    /// leaves as `serde_json` writes them.
+    fn canonical(value: &Value) -> String {
+        match value {
+            Value::Object(map) => {
+                let mut entries: Vec<_> = map.iter().collect();
+                entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+                let inner: Vec<String> = entries
+                    .into_iter()
+                    .map(|(k, v)| format!("{}:{}", Value::String(k.clone()), canonical(v)))
+                    .collect();
+                format!("{{{}}}", inner.join(","))
+            }
+            Value::Array(items) => {
+                let inner: Vec<String> = items.iter().map(canonical).collect();
+                format!("[{}]", inner.join(","))
+            }
+            leaf => leaf.to_string(),
+        }
+    }
+
+    #[test]
+    fn text_is_in_canonical_form_and_reads_back() {
+        for record in full_sparse_and_awkward() {
             let text = record.to_otlp_log_record_text();
             let parsed: Value = serde_json::from_str(&text).unwrap();
-            // Equal as JSON values, not as text: the Value form's key order depends on whether
-            // some other crate in the build turned on serde_json's `preserve_order`.
-            assert_eq!(parsed, record.to_otlp_log_record(), "{text}");
+            assert_eq!(canonical(&parsed), text);
+            assert_eq!(record.to_otlp_log_record(), parsed);
+            assert_eq!(
+                AuditRecord::from_otlp_log_record_text(&text).unwrap(),
+                record
+            );
+            assert_eq!(AuditRecord::from_otlp_log_record(&parsed).unwrap(), record);
         }
+    }
+
+    #[test]
+    fn text_is_written_in_one_allocation() {
+        let mut long = sample();
+        long.user_agent = Some("u".repeat(5000));
+        long.scopes_granted = vec!["inference:x".into(); 40];
+        for record in [sample(), long] {
+            let text = record.to_otlp_log_record_text();
+            let mut again = String::with_capacity(text.capacity());
+            record.write_otlp_log_record(&mut again);
+            assert_eq!(again.capacity(), text.capacity(), "grew while writing");
+        }
+    }
+
+    /// Every way a record can be wrong, read by the typed reader (from text and from a
+    /// `Value`) and by the old `Value` walk: the same record or the same refusal.
+    #[test]
+    fn typed_reader_refuses_exactly_what_the_value_walk_refused() {
+        let base = sample().to_otlp_log_record();
+        let count = base["attributes"].as_array().unwrap().len();
+        let values = [
+            json!(null),
+            json!("x"),
+            json!([]),
+            json!({}),
+            json!({"stringValue": 5}),
+            json!({"stringValue": "deny", "stringValue": "x"}),
+            json!({"intValue": "-1"}),
+            json!({"intValue": "+7"}),
+            json!({"intValue": " 7"}),
+            json!({"intValue": 1.5}),
+            json!({"intValue": null}),
+            json!({"intValue": -3}),
+            json!({"intValue": 65536}),
+            json!({"intValue": "9223372036854775807"}),
+            json!({"intValue": "9223372036854775808"}),
+            json!({"intValue": 9_223_372_036_854_775_807_u64}),
+            json!({"intValue": 9_223_372_036_854_775_808_u64}),
+            json!({"boolValue": "true"}),
+            json!({"boolValue": true, "stringValue": "allow"}),
+            json!({"arrayValue": []}),
+            json!({"arrayValue": {"values": null}}),
+            json!({"arrayValue": {"values": [1, {"stringValue": "a"}, {"stringValue": 2}]}}),
+        ];
+        let mut cases: Vec<Value> = vec![
+            json!(5),
+            json!({}),
+            json!({"attributes": null, "timeUnixNano": "1"}),
+            json!({"attributes": {}, "timeUnixNano": "1"}),
+        ];
+        for time in [
+            json!(null),
+            json!("12"),
+            json!("x"),
+            json!(-1),
+            json!(1.0),
+            json!(7),
+            json!([]),
+        ] {
+            let mut case = base.clone();
+            case["timeUnixNano"] = time;
+            cases.push(case);
+        }
+        for index in 0..count {
+            let mut removed = base.clone();
+            removed["attributes"].as_array_mut().unwrap().remove(index);
+            cases.push(removed);
+            let mut repeated = base.clone();
+            let attribute = repeated["attributes"][index].clone();
+            repeated["attributes"]
+                .as_array_mut()
+                .unwrap()
+                .push(attribute);
+            cases.push(repeated);
+            for broken in [
+                json!({"value": {}}),
+                json!({"key": 5, "value": {}}),
+                json!(3),
+            ] {
+                let mut case = base.clone();
+                let key = case["attributes"][index]["key"].clone();
+                case["attributes"][index] = broken;
+                case["attributes"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!({"key": key}));
+                cases.push(case);
+            }
+            let mut no_value = base.clone();
+            no_value["attributes"][index]
+                .as_object_mut()
+                .unwrap()
+                .remove("value");
+            cases.push(no_value);
+            for value in &values {
+                let mut case = base.clone();
+                case["attributes"][index]["value"] = value.clone();
+                cases.push(case);
+            }
+        }
+        let mut unknown = base.clone();
+        for _ in 0..2 {
+            unknown["attributes"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"key": "x.y", "value": {}}));
+        }
+        cases.push(unknown);
+        for case in cases {
+            let expected = super::super::reference::from_otlp_log_record(&case);
+            assert_eq!(AuditRecord::from_otlp_log_record(&case), expected, "{case}");
+            let text = case.to_string();
+            assert_eq!(
+                AuditRecord::from_otlp_log_record_text(&text),
+                expected.map_err(OtlpTextError::Record),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn repeated_json_keys_keep_the_last_value_as_a_value_tree_does() {
+        let text = sample().to_otlp_log_record_text();
+        // A second `timeUnixNano` and a second `key` inside the first attribute: the last wins.
+        let edited = text
+            .replacen(
+                r#"{"attributes":"#,
+                r#"{"timeUnixNano":"x","attributes":"#,
+                1,
+            )
+            .replacen(
+                r#""key":"jitgate.decision","#,
+                r#""key":"jitgate.decision","key":"jitgate.unknown","#,
+                1,
+            );
+        let value: Value = serde_json::from_str(&edited).unwrap();
+        let expected = super::super::reference::from_otlp_log_record(&value);
+        assert_eq!(expected.clone().unwrap_err().field, names::DECISION);
+        assert_eq!(
+            AuditRecord::from_otlp_log_record_text(&edited),
+            expected.map_err(OtlpTextError::Record)
+        );
     }
 
     #[test]
@@ -628,7 +637,7 @@ mod tests {
         let records = [sample(), sample()];
         let texts: Vec<String> = records
             .iter()
-            .map(|r| r.to_otlp_log_record().to_string())
+            .map(AuditRecord::to_otlp_log_record_text)
             .collect();
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let text = export_logs_request_text(&resource, "1", &refs);
