@@ -204,7 +204,17 @@ impl Configuration {
         } else {
             jitgate_wasm
         };
-        let audit = self.streams_audit().then_some(collector_credential);
+        // Batches of 1000 (like the collector's ingest benchmark) and a buffer that holds a
+        // whole round, so a collector slower than Envoy shows as records still queued after
+        // the round (reported), not as 503 `audit_unavailable` answers. Every record is still
+        // delivered: the runner waits for the collector to acknowledge them all.
+        let audit = self.streams_audit().then(|| {
+            streamed_audit(
+                collector_credential,
+                AUDIT_BATCH_RECORDS,
+                AUDIT_BUFFER_RECORDS,
+            )
+        });
         EnvoySpec {
             template,
             // The template has no issuer cluster: keys are inline.
@@ -233,25 +243,27 @@ impl Configuration {
 }
 
 /// The conformance policy with the TEST-ONLY keys inline (like the native configurations),
-/// the default verification cache, and audit streaming when a collector credential is given.
-pub fn jitgate_configuration(audit_credential: Option<&str>) -> Value {
+/// the default verification cache, and `audit` as its audit section when given.
+pub fn jitgate_configuration(audit: Option<Value>) -> Value {
     let mut configuration: Value = serde_json::from_str(CONFORMANCE_POLICY).unwrap_or_default();
     configuration["body_check"] = json!("hold_headers");
     configuration["keys"] =
         json!({"jwks": serde_json::from_str::<Value>(TEST_JWKS).unwrap_or_default()});
-    if let Some(credential) = audit_credential {
-        // Batches of 1000 (like the collector's ingest benchmark) and a buffer that holds a
-        // whole round, so a collector slower than Envoy shows as records still queued after
-        // the round (reported), not as 503 `audit_unavailable` answers. Every record is still
-        // delivered: the runner waits for the collector to acknowledge them all.
-        configuration["audit"] = json!({
-            "cluster": "collector",
-            "credential": credential,
-            "batch_max_records": AUDIT_BATCH_RECORDS,
-            "buffer_max_records": AUDIT_BUFFER_RECORDS,
-        });
+    if let Some(audit) = audit {
+        configuration["audit"] = audit;
     }
     configuration
+}
+
+/// An audit section streaming to the template's `collector` cluster with `credential`, in
+/// batches of `batch` records, holding at most `buffer` unacknowledged.
+pub fn streamed_audit(credential: &str, batch: u64, buffer: u64) -> Value {
+    json!({
+        "cluster": "collector",
+        "credential": credential,
+        "batch_max_records": batch,
+        "buffer_max_records": buffer,
+    })
 }
 
 #[cfg(test)]

@@ -48,6 +48,9 @@ pub enum BenchError {
     /// A breach trial (the guard ending a grant over its fleet budget) went wrong.
     #[error("breach trial: {0}")]
     Breach(String),
+    /// A recovery trial (collector killed under load, restarted) went wrong.
+    #[error("recovery trial: {0}")]
+    Recovery(String),
     /// The command line was wrong.
     #[error("{0}")]
     Usage(String),

@@ -3,11 +3,12 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::bench::configuration::BenchRequest;
 use crate::bench::error::BenchError;
+use crate::bench::pin;
 
 /// The script every configuration's load runs through.
 pub const WRK_SCRIPT: &str = include_str!("../../../bench/wrk/request.lua");
@@ -94,28 +95,7 @@ pub fn wrk_version() -> Option<String> {
 
 /// Runs `wrk` once and parses its result line.
 pub fn run(load: &Load<'_>) -> Result<LoadResult, BenchError> {
-    let seconds = load.duration.as_secs().max(1);
-    let mut command = match load.core {
-        Some(core) => {
-            let mut taskset = Command::new("taskset");
-            taskset.args(["-c", &core.to_string(), "wrk"]);
-            taskset
-        }
-        None => Command::new("wrk"),
-    };
-    command
-        .args(["-t1", &format!("-c{}", load.connections)])
-        .arg(format!("-d{seconds}s"))
-        .args(["--timeout", RESPONSE_TIMEOUT, "-s"])
-        .arg(load.script)
-        .arg(format!("http://{}{}", load.listener, load.request.path))
-        .arg("--")
-        .arg(load.tokens)
-        .args([load.request.method, load.request.path, load.request.body]);
-    let output = command.output().map_err(|_| BenchError::ToolMissing {
-        tool: "wrk".into(),
-        hint: "run `cargo xtask setup` as root (Debian package `wrk`)".into(),
-    })?;
+    let output = command(load).output().map_err(|_| missing())?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let failed = |detail: String| BenchError::ToolFailed {
         tool: "wrk".into(),
@@ -130,6 +110,38 @@ pub fn run(load: &Load<'_>) -> Result<LoadResult, BenchError> {
         )));
     }
     parse_result(&stdout).ok_or_else(|| failed(format!("no result line in: {}", stdout.trim())))
+}
+
+/// Starts `wrk` in the background, its output discarded: load that runs while something
+/// else is measured, and is killed when that is done.
+pub fn spawn(load: &Load<'_>) -> Result<Child, BenchError> {
+    command(load)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|_| missing())
+}
+
+fn command(load: &Load<'_>) -> Command {
+    let seconds = load.duration.as_secs().max(1);
+    let mut command = pin::command_on(load.core, "wrk");
+    command
+        .args(["-t1", &format!("-c{}", load.connections)])
+        .arg(format!("-d{seconds}s"))
+        .args(["--timeout", RESPONSE_TIMEOUT, "-s"])
+        .arg(load.script)
+        .arg(format!("http://{}{}", load.listener, load.request.path))
+        .arg("--")
+        .arg(load.tokens)
+        .args([load.request.method, load.request.path, load.request.body]);
+    command
+}
+
+fn missing() -> BenchError {
+    BenchError::ToolMissing {
+        tool: "wrk".into(),
+        hint: "run `cargo xtask setup` as root (Debian package `wrk`)".into(),
+    }
 }
 
 /// Parses the `JITGATE_BENCH key=value …` line the script's `done` prints.

@@ -3,6 +3,7 @@
 
 use std::process::Command;
 
+use crate::bench::h2load::h2load_version;
 use crate::bench::load::wrk_version;
 use crate::bench::plan::Plan;
 use crate::paths::{envoy_binary, repo_root};
@@ -26,6 +27,8 @@ pub struct Machine {
     pub envoy: String,
     /// `wrk -v`.
     pub wrk: String,
+    /// `h2load --version`.
+    pub h2load: String,
     /// `rustc -V`.
     pub rustc: String,
     /// The commit measured (with `-dirty` if the tree had changes).
@@ -67,6 +70,7 @@ impl Machine {
                 .unwrap_or_else(|_| unknown()),
             envoy: envoy.unwrap_or_else(unknown),
             wrk: wrk_version().unwrap_or_else(unknown),
+            h2load: h2load_version().unwrap_or_else(unknown),
             rustc: run("rustc", &["-V"]).unwrap_or_else(unknown),
             commit: run_in_repo("git", &["describe", "--always", "--dirty"])
                 .unwrap_or_else(unknown),

@@ -82,7 +82,7 @@ pub fn measure(
     spec.options.log_level = "warn".into();
     let envoy = Envoy::start(&spec)?;
     if let Some(cores) = Cores::pick() {
-        pin::pin_process(envoy.pid(), cores.envoy)?;
+        pin::pin_process(envoy.pid(), &[cores.envoy])?;
     }
     let client = http_client()?;
     let mut latencies = Vec::new();
