@@ -5,6 +5,9 @@
 //!
 //! `smoke` is the short run `cargo xtask test` makes after the e2e tests: every configuration
 //! for a second, statuses checked, no figures kept. Speed is never judged by either.
+//!
+//! `cargo xtask bench --only 5,6,h2 --rounds 2 --seconds 3` passes those flags to the runner
+//! for a quick partial rerun, which prints its section but leaves `docs/benchmarks.md` alone.
 
 use std::path::{Path, PathBuf};
 
@@ -20,8 +23,32 @@ const NOOP_PACKAGE: &str = "jitgate-bench-noop-filter";
 /// Where the full run's table goes (between its markers; the analysis around it stays).
 const REPORT: &str = "docs/benchmarks.md";
 
-/// Sets up, builds, and runs the full benchmark (about ten minutes on two cores).
-pub fn run(root: &Path) -> Result<(), Error> {
+/// The runner's flags `cargo xtask bench` passes on: each takes one value.
+const PARTIAL_FLAGS: [&str; 3] = ["--only", "--rounds", "--seconds"];
+
+/// Checks `cargo xtask bench`'s arguments: only [`PARTIAL_FLAGS`], each with a value (the
+/// runner checks the values themselves).
+pub fn parse(args: &[&str]) -> Result<Vec<String>, Error> {
+    let mut passed = Vec::new();
+    let mut args = args.iter();
+    while let Some(flag) = args.next() {
+        if !PARTIAL_FLAGS.contains(flag) {
+            return Err(Error::Usage(format!(
+                "unexpected argument to `bench`: {flag} (it takes {})",
+                PARTIAL_FLAGS.join(", ")
+            )));
+        }
+        let value = args
+            .next()
+            .ok_or_else(|| Error::Usage(format!("`bench {flag}` needs a value")))?;
+        passed.extend([(*flag).to_owned(), (*value).to_owned()]);
+    }
+    Ok(passed)
+}
+
+/// Sets up, builds, and runs the benchmark: the full run (about twenty minutes on two
+/// cores), written into the docs, or the partial one `partial` asks for, only printed.
+pub fn run(root: &Path, partial: &[String]) -> Result<(), Error> {
     let tools = setup::run(root)?;
     let workspace = Workspace::load(root)?;
     let filter = build::filter_wasm(&workspace)?;
@@ -42,9 +69,12 @@ pub fn run(root: &Path) -> Result<(), Error> {
     let runner = build_runner(&workspace)?;
     let mut command = runner_command(&runner, &tools, &filter, &noop, &release.join("jitgate"))
         .arg("--ingest-bench")
-        .arg(release.join("examples").join("ingest_bench"))
-        .arg("--write")
-        .arg(root.join(REPORT));
+        .arg(release.join("examples").join("ingest_bench"));
+    command = if partial.is_empty() {
+        command.arg("--write").arg(root.join(REPORT))
+    } else {
+        command.args(partial)
+    };
     if let Some(url) = tools.database_url() {
         command = command.env(crate::postgres::DATABASE_URL_ENV, url);
     }

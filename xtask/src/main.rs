@@ -42,8 +42,12 @@ commands:
   test             everything CI runs: fmt, clippy, native tests, fuzz smoke, vectors up to date,
                    wasm tests, release filter .wasm, component in wasmtime, e2e tests through
                    Envoy, bench smoke
-  bench            jitgate beside Envoy's native jwt_authn + RBAC and a no-op Wasm filter,
-                   revocation latency, collector ingest; writes docs/benchmarks.md (~10 min)
+  bench [--only LIST] [--rounds N] [--seconds S]
+                   jitgate beside Envoy's native jwt_authn + RBAC and a no-op Wasm filter
+                   (HTTP/1.1, HTTP/2, two workers), collector crash recovery, revocation
+                   latency, collector ingest; writes docs/benchmarks.md (~20 min). With
+                   flags, a partial run, only printed: LIST is configuration numbers and/or
+                   measurements (http1, h2, workers, recovery, revocation, breach, ingest)
   fuzz [target] [--seconds N | --smoke]
                    build the cargo-fuzz targets in fuzz/ and run each (or one) with libFuzzer,
                    seeded from testdata/, N seconds per target (default 600); --smoke repeats
@@ -60,7 +64,7 @@ enum Task {
     Setup,
     Build,
     Test,
-    Bench,
+    Bench(Vec<String>),
     Up(Vec<String>),
     Fuzz(fuzz::FuzzRun),
     Vectors(vectors::Mode),
@@ -95,14 +99,14 @@ fn parse(args: &[String]) -> Result<Task, Error> {
         ("setup", []) => Task::Setup,
         ("build", []) => Task::Build,
         ("test", []) => Task::Test,
-        ("bench", []) => Task::Bench,
+        ("bench", flags) => Task::Bench(bench::parse(flags)?),
         // The stack runner parses its own flags and prints its own usage.
         ("up", flags) => Task::Up(flags.iter().map(|flag| (*flag).to_owned()).collect()),
         ("fuzz", options) => Task::Fuzz(fuzz::FuzzRun::parse(options)?),
         ("vectors", []) => Task::Vectors(vectors::Mode::Write),
         ("vectors", ["--check"]) => Task::Vectors(vectors::Mode::Check),
         ("help" | "--help" | "-h", []) => Task::Help,
-        ("setup" | "build" | "test" | "bench" | "vectors" | "help", _) => {
+        ("setup" | "build" | "test" | "vectors" | "help", _) => {
             return Err(Error::Usage(format!(
                 "unexpected arguments to `{command}`: {}",
                 rest.join(" ")
@@ -119,7 +123,7 @@ fn run(task: Task) -> Result<(), Error> {
         Task::Setup => setup::run(&root).map(drop),
         Task::Build => build::run(&root),
         Task::Test => test::run(&root),
-        Task::Bench => bench::run(&root),
+        Task::Bench(partial) => bench::run(&root, &partial),
         Task::Up(flags) => up::run(&root, &flags),
         Task::Fuzz(options) => fuzz::run(&root, &options),
         Task::Vectors(mode) => vectors::run(&Workspace::load(&root)?, mode),
@@ -143,7 +147,11 @@ mod tests {
         assert!(matches!(parsed(&["setup"]), Ok(Task::Setup)));
         assert!(matches!(parsed(&["build"]), Ok(Task::Build)));
         assert!(matches!(parsed(&["test"]), Ok(Task::Test)));
-        assert!(matches!(parsed(&["bench"]), Ok(Task::Bench)));
+        assert!(matches!(parsed(&["bench"]), Ok(Task::Bench(flags)) if flags.is_empty()));
+        assert!(matches!(
+            parsed(&["bench", "--only", "5,h2", "--seconds", "2"]),
+            Ok(Task::Bench(flags)) if flags.len() == 4
+        ));
         assert!(matches!(
             parsed(&["fuzz", "route_match"]),
             Ok(Task::Fuzz(_))
@@ -159,6 +167,7 @@ mod tests {
     fn unknown_commands_and_stray_arguments_are_usage_errors() {
         for args in [
             &["bench", "--fast"][..],
+            &["bench", "--only"],
             &["build", "--fast"],
             &["benchmark"],
             &[],
