@@ -275,17 +275,18 @@ impl AuditLog {
         let mut rows = Vec::new();
         let mut observations = Vec::new();
         let received = now_unix_nano();
-        for (candidate, fate) in candidates.iter().zip(fates) {
-            let record = candidate;
+        // Each entry is moved into its row: the canonical bytes written and hashed at ingest
+        // go to the store as they are, never copied or rebuilt.
+        for (candidate, fate) in candidates.into_iter().zip(fates) {
             let earlier = match fate {
                 Fate::New => None,
                 Fate::InBatch(hash) => Some(hash),
                 Fate::Stored => {
-                    let key = (record.stream_id.clone(), record.sequence);
+                    let key = (candidate.stream_id.clone(), candidate.sequence);
                     Some(*stored_hashes.get(&key).ok_or_else(|| {
                         Error::Inconsistent(format!(
                             "stream {:?} sequence {} is indexed but not stored",
-                            record.stream_id, record.sequence
+                            candidate.stream_id, candidate.sequence
                         ))
                     })?)
                 }
@@ -293,33 +294,33 @@ impl AuditLog {
             match earlier {
                 Some(hash) if hash == candidate.leaf => outcome.duplicates += 1,
                 Some(_) => outcome.conflicts.push(Rejection {
-                    position: candidate.position.clone(),
                     reason: format!(
                         "stream {:?} sequence {} is already stored with different content",
-                        record.stream_id, record.sequence
+                        candidate.stream_id, candidate.sequence
                     ),
+                    position: candidate.position,
                 }),
                 None => {
-                    if let Some(observation) = &record.observation {
+                    if let Some(observation) = candidate.observation {
                         observations.push(Observation {
                             leaf_index: frontier.size(),
-                            ..observation.clone()
+                            ..observation
                         });
                     }
+                    frontier.push(candidate.leaf, &mut nodes);
                     rows.push(RecordRow {
-                        leaf_index: frontier.size(),
-                        stream_id: record.stream_id.clone(),
-                        sequence: record.sequence,
-                        time_unix_nano: record.time_unix_nano,
+                        leaf_index: frontier.size() - 1,
+                        stream_id: candidate.stream_id,
+                        sequence: candidate.sequence,
+                        time_unix_nano: candidate.time_unix_nano,
                         received_unix_nano: received,
-                        decision: record.decision,
-                        subject: record.subject.clone(),
-                        grant_id: record.grant_id.clone(),
-                        model: record.model.clone(),
-                        canonical: candidate.canonical.clone(),
+                        decision: candidate.decision,
+                        subject: candidate.subject,
+                        grant_id: candidate.grant_id,
+                        model: candidate.model,
+                        canonical: candidate.canonical,
                         leaf_hash: candidate.leaf,
                     });
-                    frontier.push(candidate.leaf, &mut nodes);
                 }
             }
         }

@@ -1,15 +1,20 @@
 //! The canonical encoding of audit records: the exact bytes a leaf of the Merkle tree hashes.
 //!
-//! A record's canonical bytes are its OTLP JSON `LogRecord` as
-//! [`AuditRecord::to_otlp_log_record`] writes it, serialized with object keys sorted by
-//! their UTF-8 bytes, no insignificant whitespace, strings escaped as `serde_json` escapes
-//! them (`"`, `\` and control characters only) and integers in plain decimal. Attribute order
-//! is the mapping's own, fixed order. Nothing here depends on `serde_json`'s map ordering
-//! feature, so the bytes cannot change under a dependency's feature flags.
+//! A gateway or issuer record's canonical bytes are its OTLP JSON `LogRecord` exactly as
+//! [`AuditRecord::to_otlp_log_record_text`] writes it — the same bytes the filter sends. That
+//! writer is the only one: no `Value` tree, no second escaper. Object keys are sorted by their
+//! UTF-8 bytes, there is no insignificant whitespace, strings are escaped as `serde_json`
+//! escapes them (`"`, `\` and control characters only) and integers are plain decimal.
 //!
-//! The same writer frames every line of an export, which lets `verify` insist that each
-//! line is byte-for-byte what it parsed: an edit that keeps the JSON meaning still fails.
+//! [`canonical_json`] writes the same form for other JSON the collector signs or frames — the
+//! guard's own records, export headers and trailers, filters — with the same string escaper.
+//! Nothing here depends on `serde_json`'s map ordering feature, so the bytes cannot change
+//! under a dependency's feature flags.
+//!
+//! The same form frames every line of an export, which lets `verify` insist that each line is
+//! byte-for-byte what it parsed: an edit that keeps the JSON meaning still fails.
 
+use jitgate_grant::audit::text::push_json_string;
 use jitgate_grant::audit::AuditRecord;
 use serde_json::Value;
 
@@ -24,7 +29,7 @@ pub fn canonical_json(value: &Value) -> String {
 
 /// The canonical bytes of a record (see the module docs).
 pub fn record_canonical_json(record: &AuditRecord) -> String {
-    canonical_json(&record.to_otlp_log_record())
+    record.to_otlp_log_record_text()
 }
 
 /// The Merkle leaf hash of a record's canonical bytes.
@@ -38,7 +43,7 @@ fn write_value(value: &Value, out: &mut String) {
         Value::Bool(true) => out.push_str("true"),
         Value::Bool(false) => out.push_str("false"),
         Value::Number(number) => out.push_str(&number.to_string()),
-        Value::String(text) => write_string(text, out),
+        Value::String(text) => push_json_string(out, text),
         Value::Array(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
@@ -74,33 +79,10 @@ fn write_entries<'v>(entries: impl Iterator<Item = (&'v String, &'v Value)>, out
         if i > 0 {
             out.push(',');
         }
-        write_string(key, out);
+        push_json_string(out, key);
         out.push(':');
         write_value(item, out);
     }
-}
-
-fn write_string(text: &str, out: &mut String) {
-    out.push('"');
-    if !text.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
-        out.push_str(text);
-        out.push('"');
-        return;
-    }
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{08}' => out.push_str("\\b"),
-            '\u{0c}' => out.push_str("\\f"),
-            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 #[cfg(test)]
@@ -140,5 +122,17 @@ mod tests {
         let text = canonical_json(&value);
         let reparsed: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(canonical_json(&reparsed), text);
+    }
+
+    /// The filter sends `to_otlp_log_record_text`; the log hashes the same bytes, and the
+    /// generic canonical writer agrees with them on the parsed record.
+    #[test]
+    fn the_filters_bytes_are_the_canonical_bytes() {
+        let record = crate::bench::sample_record("vm-1", 7);
+        let sent = record.to_otlp_log_record_text();
+        assert_eq!(record_canonical_json(&record), sent);
+        let parsed: Value = serde_json::from_str(&sent).unwrap();
+        assert_eq!(canonical_json(&parsed), sent);
+        assert_eq!(record_leaf_hash(&sent), leaf_hash(sent.as_bytes()));
     }
 }

@@ -50,7 +50,8 @@ fn otlp_ingest_findings_stay_fixed() {
         {
             let value = case["intValue"].as_str().unwrap();
             let request = envelope(with_int(&finding["record"], value));
-            let decoded = json::decode(request.to_string().as_bytes()).unwrap();
+            let text = request.to_string();
+            let decoded = json::decode(text.as_bytes()).unwrap();
             let (candidates, rejections) = ingest::validate(decoded);
             match case["expect"].as_str().unwrap() {
                 "rejected" => {

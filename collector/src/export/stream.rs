@@ -10,7 +10,10 @@ use bytes::Bytes;
 use futures_util::stream::{self, Stream};
 use serde_json::Value;
 
-use super::{csv, encode_hashes, Consistency, Entry, ExportFormat, Manifest, ManifestDigest};
+use super::{
+    csv, encode_hashes, push_record_line, Consistency, Entry, ExportFormat, Manifest,
+    ManifestDigest,
+};
 use crate::audit_log::{unique_ids, AuditLog};
 use crate::error::{Error, Result};
 use crate::filter::RecordFilter;
@@ -110,18 +113,29 @@ impl Cursor {
                 .await?;
             for (record, plan) in page.iter().zip(&plans) {
                 let proof = plan.assemble(&nodes)?;
-                let value: Value = serde_json::from_str(&record.canonical).map_err(|e| {
-                    Error::Inconsistent(format!(
-                        "record at leaf index {} is not JSON: {e}",
-                        record.leaf_index
-                    ))
-                })?;
-                let entry = Entry::Record {
-                    leaf_index: record.leaf_index,
-                    record: value,
-                    inclusion: encode_hashes(&proof),
-                };
-                out.push_str(&frame(self.request.format, &entry));
+                match self.request.format {
+                    // The stored bytes are canonical: the line is written around them as
+                    // they are, never parsed and written again.
+                    ExportFormat::Jsonl => {
+                        push_record_line(&mut out, record.leaf_index, &proof, &record.canonical);
+                        out.push('\n');
+                    }
+                    ExportFormat::Csv => {
+                        let value: Value =
+                            serde_json::from_str(&record.canonical).map_err(|e| {
+                                Error::Inconsistent(format!(
+                                    "record at leaf index {} is not JSON: {e}",
+                                    record.leaf_index
+                                ))
+                            })?;
+                        let entry = Entry::Record {
+                            leaf_index: record.leaf_index,
+                            record: value,
+                            inclusion: encode_hashes(&proof),
+                        };
+                        out.push_str(&frame(self.request.format, &entry));
+                    }
+                }
                 self.digest.add(record.leaf_index, &record.leaf_hash);
                 self.records += 1;
             }

@@ -19,7 +19,7 @@ use super::observe::observe;
 use super::record::GuardRecord;
 use super::rules::Rules;
 use crate::export::Entry;
-use crate::verify::EntryReader;
+use crate::verify::{EntryReader, ReadEntry};
 
 /// Records applied at a time (the result does not depend on it).
 const BATCH: usize = 10_000;
@@ -90,21 +90,25 @@ pub fn replay(export: impl BufRead, rules: &Rules) -> Result<Replay, String> {
     let mut replay = Replay::default();
     let mut batch = Vec::new();
     while let Some((line, entry)) = reader.next_entry().map_err(|e| e.to_string())? {
-        let Entry::Record {
-            leaf_index, record, ..
-        } = entry
-        else {
-            continue;
+        let (leaf_index, record) = match entry {
+            ReadEntry::Record(line) => (line.leaf_index, line.record),
+            ReadEntry::Entry(Entry::Record {
+                leaf_index, record, ..
+            }) => {
+                if GuardRecord::is_guard_record(&record) {
+                    replay.records += 1;
+                    let logged = GuardRecord::from_otlp_log_record(&record)
+                        .map_err(|e| format!("line {line}: {e}"))?;
+                    replay.logged.insert(logged.firing_id.clone(), logged);
+                    continue;
+                }
+                let record = AuditRecord::from_otlp_log_record(&record)
+                    .map_err(|e| format!("line {line}: not an audit record: {e}"))?;
+                (leaf_index, record)
+            }
+            ReadEntry::Entry(_) => continue,
         };
         replay.records += 1;
-        if GuardRecord::is_guard_record(&record) {
-            let logged = GuardRecord::from_otlp_log_record(&record)
-                .map_err(|e| format!("line {line}: {e}"))?;
-            replay.logged.insert(logged.firing_id.clone(), logged);
-            continue;
-        }
-        let record = AuditRecord::from_otlp_log_record(&record)
-            .map_err(|e| format!("line {line}: not an audit record: {e}"))?;
         batch.extend(observe(leaf_index, &record));
         if batch.len() >= BATCH {
             let firings = replay.tally.apply(rules, std::mem::take(&mut batch));

@@ -10,10 +10,10 @@ pub mod json;
 pub mod protobuf;
 pub mod response;
 
+use jitgate_grant::audit::fields::LogRecordFields;
 use jitgate_grant::audit::AuditRecord;
-use serde_json::Value;
 
-use crate::canonical::{record_canonical_json, record_leaf_hash};
+use crate::canonical::record_leaf_hash;
 use crate::merkle::Hash;
 
 /// Longest stream id accepted.
@@ -26,9 +26,9 @@ pub struct Candidate {
     pub position: String,
     /// The record.
     pub record: AuditRecord,
-    /// Its canonical bytes.
+    /// Its canonical bytes, written once here and carried, never rebuilt, to the store.
     pub canonical: String,
-    /// Their leaf hash.
+    /// Their leaf hash, computed once here.
     pub leaf: Hash,
 }
 
@@ -47,17 +47,19 @@ impl std::fmt::Display for Rejection {
     }
 }
 
-/// Log records found in an envelope, each with its position, in OTLP JSON form.
-pub type LogRecords = Vec<(String, Value)>;
+/// Log records found in an envelope, each with its position, as the fields the mapping reads
+/// (borrowed from the request body where they can be).
+pub type LogRecords<'a> = Vec<(String, LogRecordFields<'a>)>;
 
-/// Validates each log record; the valid ones come back in request order.
-pub fn validate(records: LogRecords) -> (Vec<Candidate>, Vec<Rejection>) {
+/// Validates each log record; the valid ones come back in request order, each with its
+/// canonical bytes and leaf hash.
+pub fn validate(records: LogRecords<'_>) -> (Vec<Candidate>, Vec<Rejection>) {
     let mut candidates = Vec::with_capacity(records.len());
     let mut rejections = Vec::new();
-    for (position, value) in records {
-        match validate_one(&value) {
+    for (position, fields) in records {
+        match validate_one(fields) {
             Ok(record) => {
-                let canonical = record_canonical_json(&record);
+                let canonical = record.to_otlp_log_record_text();
                 let leaf = record_leaf_hash(&canonical);
                 candidates.push(Candidate {
                     position,
@@ -72,8 +74,8 @@ pub fn validate(records: LogRecords) -> (Vec<Candidate>, Vec<Rejection>) {
     (candidates, rejections)
 }
 
-fn validate_one(value: &Value) -> Result<AuditRecord, String> {
-    let record = AuditRecord::from_otlp_log_record(value).map_err(|e| e.to_string())?;
+fn validate_one(fields: LogRecordFields<'_>) -> Result<AuditRecord, String> {
+    let record = AuditRecord::from_otlp_fields(fields).map_err(|e| e.to_string())?;
     if record.stream_id.is_empty() {
         return Err("jitgate.stream.id: must not be empty".into());
     }
@@ -100,6 +102,8 @@ fn validate_one(value: &Value) -> Result<AuditRecord, String> {
 
 #[cfg(test)]
 mod tests {
+    use jitgate_grant::audit::json_read::Shaped;
+    use jitgate_grant::audit::otlp::{export_logs_request_text, Resource};
     use jitgate_grant::audit::AuditDecision;
 
     use super::*;
@@ -140,17 +144,22 @@ mod tests {
 
     #[test]
     fn keeps_valid_records_and_explains_the_rest() {
-        let good = record("vm-1", 1).to_otlp_log_record();
-        let zero = record("vm-1", 0).to_otlp_log_record();
+        let good = record("vm-1", 1).to_otlp_log_record_text();
+        let zero = record("vm-1", 0).to_otlp_log_record_text();
         let mut missing = record("vm-1", 2).to_otlp_log_record();
         missing["attributes"]
             .as_array_mut()
             .unwrap()
             .retain(|a| a["key"] != "jitgate.decision");
+        let missing = missing.to_string();
+        let fields = |text| match serde_json::from_str(text).unwrap() {
+            Shaped::Object(fields) => fields,
+            Shaped::Other => panic!("an object"),
+        };
         let (candidates, rejections) = validate(vec![
-            ("r[0]".into(), good),
-            ("r[1]".into(), zero),
-            ("r[2]".into(), missing),
+            ("r[0]".into(), fields(&good)),
+            ("r[1]".into(), fields(&zero)),
+            ("r[2]".into(), fields(&missing)),
         ]);
         assert_eq!(candidates.len(), 1);
         assert_eq!(candidates[0].record, record("vm-1", 1));
@@ -167,5 +176,26 @@ mod tests {
                 },
             ]
         );
+    }
+
+    /// The filter's body (records written by `to_otlp_log_record_text`, assembled by
+    /// `export_logs_request_text`) is stored as the very bytes the filter wrote.
+    #[test]
+    fn stores_the_bytes_the_filter_sent() {
+        let sent: Vec<String> = (1..=3)
+            .map(|sequence| crate::bench::sample_record("vm-1", sequence).to_otlp_log_record_text())
+            .collect();
+        let refs: Vec<&str> = sent.iter().map(String::as_str).collect();
+        let resource = Resource {
+            service_name: "jitgate-filter".into(),
+            instance_id: "i-1".into(),
+        };
+        let body = export_logs_request_text(&resource, "0.1.0", &refs);
+        let (candidates, rejections) = validate(json::decode(body.as_bytes()).unwrap());
+        assert!(rejections.is_empty());
+        for (candidate, sent) in candidates.iter().zip(&sent) {
+            assert_eq!(&candidate.canonical, sent);
+            assert_eq!(candidate.leaf, record_leaf_hash(sent));
+        }
     }
 }

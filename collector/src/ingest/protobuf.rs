@@ -1,13 +1,15 @@
 //! The OTLP/HTTP protobuf envelope (`application/x-protobuf`, the OTLP default), decoded
 //! with prost from message definitions written out here (the subset of
 //! `opentelemetry/proto/{logs,common,resource,collector/logs}/v1` the collector reads), so the
-//! build needs no `protoc`. Each log record is converted to its OTLP JSON form and validated
-//! by the same mapping as JSON requests: one path, one set of rules.
+//! build needs no `protoc`. Each log record becomes the same fields a JSON record is read into
+//! (`jitgate_grant::audit::fields`), validated by the same rules: one set of rules.
 
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine;
+use std::borrow::Cow;
+
+use jitgate_grant::audit::fields::{AnyValueFields, LogRecordFields};
+use jitgate_grant::audit::json_read::Scalar;
 use prost::Message;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::LogRecords;
 use crate::error::{Error, Result};
@@ -191,8 +193,8 @@ pub(crate) struct ErrorInfo {
 /// The `type_url` of an [`ErrorInfo`] packed in an `Any`.
 pub(crate) const ERROR_INFO_TYPE_URL: &str = "type.googleapis.com/google.rpc.ErrorInfo";
 
-/// The log records in a protobuf export request, in OTLP JSON form.
-pub fn decode(body: &[u8]) -> Result<LogRecords> {
+/// The log records in a protobuf export request, as the fields the mapping reads.
+pub fn decode(body: &[u8]) -> Result<LogRecords<'static>> {
     let request = ExportLogsServiceRequest::decode(body).map_err(|e| {
         Error::BadRequest(format!(
             "body is not a valid protobuf ExportLogsServiceRequest: {e}"
@@ -204,7 +206,7 @@ pub fn decode(body: &[u8]) -> Result<LogRecords> {
             for (l, record) in scope_logs.log_records.into_iter().enumerate() {
                 records.push((
                     format!("resourceLogs[{r}].scopeLogs[{s}].logRecords[{l}]"),
-                    log_record_json(record),
+                    log_record_fields(record),
                 ));
             }
         }
@@ -212,38 +214,47 @@ pub fn decode(body: &[u8]) -> Result<LogRecords> {
     Ok(records)
 }
 
-/// The OTLP JSON form of a log record (64-bit integers as strings, bytes as base64).
-fn log_record_json(record: LogRecord) -> Value {
-    json!({
-        "timeUnixNano": record.time_unix_nano.to_string(),
-        "observedTimeUnixNano": record.observed_time_unix_nano.to_string(),
-        "severityNumber": record.severity_number,
-        "severityText": record.severity_text,
-        "body": record.body.map_or(json!({}), any_value_json),
-        "attributes": record.attributes.into_iter().map(key_value_json).collect::<Vec<_>>(),
-        "eventName": record.event_name,
-    })
-}
-
-fn key_value_json(pair: KeyValue) -> Value {
-    json!({"key": pair.key, "value": pair.value.map_or(json!({}), any_value_json)})
-}
-
-fn any_value_json(value: AnyValue) -> Value {
-    match value.value {
-        None => json!({}),
-        Some(AnyValueKind::StringValue(s)) => json!({"stringValue": s}),
-        Some(AnyValueKind::BoolValue(b)) => json!({"boolValue": b}),
-        Some(AnyValueKind::IntValue(i)) => json!({"intValue": i.to_string()}),
-        Some(AnyValueKind::DoubleValue(d)) => json!({"doubleValue": d}),
-        Some(AnyValueKind::ArrayValue(a)) => json!({"arrayValue": {
-            "values": a.values.into_iter().map(any_value_json).collect::<Vec<_>>()
-        }}),
-        Some(AnyValueKind::KvlistValue(list)) => json!({"kvlistValue": {
-            "values": list.values.into_iter().map(key_value_json).collect::<Vec<_>>()
-        }}),
-        Some(AnyValueKind::BytesValue(b)) => json!({"bytesValue": BASE64.encode(b)}),
+/// A log record's fields exactly as its OTLP JSON form would give them (64-bit integers,
+/// which JSON carries as strings, read as the numbers they are), strings moved, not copied.
+fn log_record_fields(record: LogRecord) -> LogRecordFields<'static> {
+    let mut fields = LogRecordFields::new(record.time_unix_nano);
+    for pair in record.attributes {
+        // An attribute without a value reads as an empty `AnyValue`, as `{}` in JSON.
+        let value = pair
+            .value
+            .map_or_else(AnyValueFields::default, any_value_fields);
+        fields.push_attribute(Cow::Owned(pair.key), value);
     }
+    fields
+}
+
+fn any_value_fields(value: AnyValue) -> AnyValueFields<'static> {
+    let mut fields = AnyValueFields::default();
+    match value.value {
+        Some(AnyValueKind::StringValue(s)) => fields.string = Some(Cow::Owned(s)),
+        Some(AnyValueKind::BoolValue(b)) => fields.boolean = Some(b),
+        Some(AnyValueKind::IntValue(i)) => {
+            fields.int = u64::try_from(i).map_or(Scalar::NegInt(i), Scalar::PosInt);
+        }
+        Some(AnyValueKind::ArrayValue(array)) => {
+            fields.strings = array
+                .values
+                .into_iter()
+                .filter_map(|item| match item.value {
+                    Some(AnyValueKind::StringValue(s)) => Some(Cow::Owned(s)),
+                    _ => None,
+                })
+                .collect();
+        }
+        // Kinds the mapping never reads.
+        Some(
+            AnyValueKind::DoubleValue(_)
+            | AnyValueKind::KvlistValue(_)
+            | AnyValueKind::BytesValue(_),
+        )
+        | None => {}
+    }
+    fields
 }
 
 /// The client's side of the protobuf exchange, for tests and tools: encoding a request as an
@@ -423,8 +434,8 @@ mod tests {
         let decoded = decode(&body).unwrap();
         assert_eq!(decoded.len(), 3);
         assert_eq!(decoded[2].0, "resourceLogs[0].scopeLogs[0].logRecords[2]");
-        for ((_, value), record) in decoded.iter().zip(&records) {
-            assert_eq!(&AuditRecord::from_otlp_log_record(value).unwrap(), record);
+        for ((_, fields), record) in decoded.into_iter().zip(&records) {
+            assert_eq!(&AuditRecord::from_otlp_fields(fields).unwrap(), record);
         }
     }
 

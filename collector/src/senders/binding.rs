@@ -198,12 +198,21 @@ mod tests {
     use crate::ingest::validate;
 
     fn candidates(records: &[AuditRecord]) -> Vec<Candidate> {
-        let values = records
+        let texts: Vec<String> = records
+            .iter()
+            .map(AuditRecord::to_otlp_log_record_text)
+            .collect();
+        let fields = texts
             .iter()
             .enumerate()
-            .map(|(i, record)| (format!("r[{i}]"), record.to_otlp_log_record()))
+            .map(|(i, text)| match serde_json::from_str(text).unwrap() {
+                jitgate_grant::audit::json_read::Shaped::Object(fields) => {
+                    (format!("r[{i}]"), fields)
+                }
+                jitgate_grant::audit::json_read::Shaped::Other => panic!("an object"),
+            })
             .collect();
-        validate(values).0
+        validate(fields).0
     }
 
     fn gateway(prefix: &str) -> Binding {

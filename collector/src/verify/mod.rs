@@ -19,11 +19,11 @@ use crate::checkpoint::Checkpoint;
 use crate::export::{decode_hashes, Consistency, Entry, Manifest, ManifestDigest, FORMAT};
 use crate::filter::RecordFilter;
 use crate::guard::record::GuardRecord;
-use crate::merkle::{leaf_hash, verify_consistency, verify_inclusion, Frontier};
+use crate::merkle::{leaf_hash, verify_consistency, verify_inclusion, Frontier, Hash};
 use crate::note::NoteVerifier;
 use crate::streams::StreamIndex;
 
-pub use lines::EntryReader;
+pub use lines::{EntryReader, ReadEntry, RecordLine};
 pub use report::{TrustedCheck, VerifyReport};
 
 /// Whether gaps in streams fail verification.
@@ -89,12 +89,12 @@ pub fn verify(input: impl BufRead, options: &VerifyOptions) -> Result<VerifyRepo
     let Some((line, header)) = reader.next_entry()? else {
         return Err(VerifyError::general("the export is empty"));
     };
-    let Entry::Header {
+    let ReadEntry::Entry(Entry::Header {
         format,
         checkpoint: checkpoint_note,
         filter,
         consistency,
-    } = header
+    }) = header
     else {
         return Err(VerifyError::at(line, "an export starts with its header"));
     };
@@ -123,18 +123,38 @@ pub fn verify(input: impl BufRead, options: &VerifyOptions) -> Result<VerifyRepo
     };
 
     let full = filter.is_everything();
-    let mut streams = StreamIndex::default();
-    let mut frontier = Frontier::default();
-    let mut digest = ManifestDigest::default();
-    let mut records = 0u64;
-    let mut previous: Option<u64> = None;
-    let mut first_missing: Option<u64> = None;
+    let mut seen = RecordChecks {
+        checkpoint: &checkpoint,
+        filter: &filter,
+        full,
+        streams: StreamIndex::default(),
+        frontier: Frontier::default(),
+        digest: ManifestDigest::default(),
+        records: 0,
+        previous: None,
+        first_missing: None,
+    };
     loop {
         let Some((line, entry)) = reader.next_entry()? else {
             return Err(VerifyError::general(format!(
                 "the export ends after line {} without its signed trailer: it was truncated",
                 reader.line()
             )));
+        };
+        let entry = match entry {
+            ReadEntry::Record(record) => {
+                // Read, canonical and the collector's own line: only the proofs are left.
+                seen.check(
+                    line,
+                    record.leaf_index,
+                    record.leaf,
+                    Ok(LoggedRecord::Audit(record.record)),
+                    Some(record.inclusion),
+                    |_| true,
+                )?;
+                continue;
+            }
+            ReadEntry::Entry(entry) => entry,
         };
         match entry {
             Entry::Header { .. } => {
@@ -145,85 +165,29 @@ pub fn verify(input: impl BufRead, options: &VerifyOptions) -> Result<VerifyRepo
                 record,
                 inclusion,
             } => {
-                if let Some(previous) = previous {
-                    if leaf_index <= previous {
-                        return Err(VerifyError::at(
-                            line,
-                            format!(
-                                "leaf index {leaf_index} comes after leaf index {previous}: \
-                                 records are out of log order (moved or duplicated)"
-                            ),
-                        ));
-                    }
-                }
-                let expected = previous.map_or(0, |p| p + 1);
-                if leaf_index != expected && first_missing.is_none() {
-                    first_missing = Some(expected);
-                }
-                previous = Some(leaf_index);
                 let canonical = canonical_json(&record);
                 let leaf = leaf_hash(canonical.as_bytes());
-                let parsed = LoggedRecord::parse(&record);
-                let described = match &parsed {
-                    Ok(r) => {
-                        let (stream, sequence) = r.stream_position();
-                        format!(
-                            "record at leaf index {leaf_index} (stream {stream:?}, sequence {sequence})"
-                        )
-                    }
-                    Err(_) => format!("record at leaf index {leaf_index}"),
-                };
-                let proof = decode_hashes(&inclusion).ok_or_else(|| {
-                    VerifyError::at(
-                        line,
-                        format!("{described}: the inclusion proof is not base64 hashes"),
-                    )
-                })?;
-                verify_inclusion(leaf_index, checkpoint.size, &leaf, &proof, &checkpoint.root)
-                    .map_err(|e| {
-                        VerifyError::at(
-                            line,
-                            format!(
-                                "{described} is not in the log at that position: {e} \
-                                 — the record was changed after it was logged"
-                            ),
-                        )
-                    })?;
-                let parsed = parsed.map_err(|e| {
-                    VerifyError::at(line, format!("{described} is not an audit record: {e}"))
-                })?;
-                if parsed.canonical() != canonical {
-                    return Err(VerifyError::at(
-                        line,
-                        format!("{described} is not in canonical form"),
-                    ));
-                }
-                if !parsed.matches(&filter) {
-                    return Err(VerifyError::at(
-                        line,
-                        format!("{described} does not match the export's filter"),
-                    ));
-                }
-                if full {
-                    frontier.push(leaf, &mut Vec::new());
-                    let (stream, sequence) = parsed.stream_position();
-                    if streams.contains(stream, sequence) {
-                        return Err(VerifyError::at(
-                            line,
-                            format!(
-                                "{described}: this stream and sequence appear twice in the log"
-                            ),
-                        ));
-                    }
-                    streams.insert(stream, sequence);
-                }
-                digest.add(leaf_index, &leaf);
-                records += 1;
+                seen.check(
+                    line,
+                    leaf_index,
+                    leaf,
+                    LoggedRecord::parse(&record),
+                    decode_hashes(&inclusion),
+                    |parsed| parsed.canonical() == canonical,
+                )?;
             }
             Entry::Trailer {
                 records: claimed,
                 manifest,
             } => {
+                let RecordChecks {
+                    streams,
+                    frontier,
+                    digest,
+                    records,
+                    first_missing,
+                    ..
+                } = seen;
                 if full && records < checkpoint.size {
                     let missing = first_missing.unwrap_or(records);
                     return Err(VerifyError::general(format!(
@@ -284,6 +248,106 @@ pub fn verify(input: impl BufRead, options: &VerifyOptions) -> Result<VerifyRepo
                 return Ok(report);
             }
         }
+    }
+}
+
+/// What the record lines established so far, and the checks each one goes through.
+struct RecordChecks<'a> {
+    checkpoint: &'a Checkpoint,
+    filter: &'a RecordFilter,
+    full: bool,
+    streams: StreamIndex,
+    frontier: Frontier,
+    digest: ManifestDigest,
+    records: u64,
+    previous: Option<u64>,
+    first_missing: Option<u64>,
+}
+
+impl RecordChecks<'_> {
+    /// Checks one record line, in order: log order, the inclusion proof, that it is a record,
+    /// in canonical form (`canonical`), matching the filter, and (full exports) seen once.
+    fn check(
+        &mut self,
+        line: u64,
+        leaf_index: u64,
+        leaf: Hash,
+        parsed: Result<LoggedRecord, String>,
+        proof: Option<Vec<Hash>>,
+        canonical: impl FnOnce(&LoggedRecord) -> bool,
+    ) -> Result<(), VerifyError> {
+        if let Some(previous) = self.previous {
+            if leaf_index <= previous {
+                return Err(VerifyError::at(
+                    line,
+                    format!(
+                        "leaf index {leaf_index} comes after leaf index {previous}: \
+                         records are out of log order (moved or duplicated)"
+                    ),
+                ));
+            }
+        }
+        let expected = self.previous.map_or(0, |p| p + 1);
+        if leaf_index != expected && self.first_missing.is_none() {
+            self.first_missing = Some(expected);
+        }
+        self.previous = Some(leaf_index);
+        let described = match &parsed {
+            Ok(r) => {
+                let (stream, sequence) = r.stream_position();
+                format!(
+                    "record at leaf index {leaf_index} (stream {stream:?}, sequence {sequence})"
+                )
+            }
+            Err(_) => format!("record at leaf index {leaf_index}"),
+        };
+        let proof = proof.ok_or_else(|| {
+            VerifyError::at(
+                line,
+                format!("{described}: the inclusion proof is not base64 hashes"),
+            )
+        })?;
+        let checkpoint = self.checkpoint;
+        verify_inclusion(leaf_index, checkpoint.size, &leaf, &proof, &checkpoint.root).map_err(
+            |e| {
+                VerifyError::at(
+                    line,
+                    format!(
+                        "{described} is not in the log at that position: {e} \
+                         — the record was changed after it was logged"
+                    ),
+                )
+            },
+        )?;
+        let parsed = parsed.map_err(|e| {
+            VerifyError::at(line, format!("{described} is not an audit record: {e}"))
+        })?;
+        if !canonical(&parsed) {
+            return Err(VerifyError::at(
+                line,
+                format!("{described} is not in canonical form"),
+            ));
+        }
+        if !parsed.matches(self.filter) {
+            return Err(VerifyError::at(
+                line,
+                format!("{described} does not match the export's filter"),
+            ));
+        }
+        if self.full {
+            self.frontier.push(leaf, &mut Vec::new());
+            let (stream, sequence) = parsed.stream_position();
+            if self.streams.contains(stream, sequence) {
+                return Err(VerifyError::at(
+                    line,
+                    format!("{described}: this stream and sequence appear twice in the log"),
+                ));
+            }
+            self.streams.insert(stream, sequence);
+        }
+        self.digest.add(leaf_index, &leaf);
+        self.records += 1;
+        Ok(())
     }
 }
 
