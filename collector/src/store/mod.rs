@@ -101,6 +101,12 @@ impl Store {
                     .journal_mode(SqliteJournalMode::Wal)
                     // FULL: a batch acknowledged to the sender survives a power cut.
                     .synchronous(SqliteSynchronous::Full)
+                    // 16 KiB pages for a new file (an existing one keeps its own): a record's
+                    // ~2 KB row and its index entries dirty fewer pages per commit, so each
+                    // batch writes fewer WAL frames and fewer write calls. Measured with
+                    // `ingest_bench`, 1 sender: 4 KiB 22.6k records/s, 16 KiB 32.9k,
+                    // 64 KiB 33.3k (docs/audit.md, Performance).
+                    .page_size(16_384)
                     .busy_timeout(Duration::from_secs(10));
                 let pool = SqlitePoolOptions::new()
                     .max_connections(4)

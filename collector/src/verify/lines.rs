@@ -42,7 +42,7 @@ pub struct RecordLine {
 }
 
 /// The direct path for one line; `None` sends it the general way.
-fn record_line(text: &str) -> Option<RecordLine> {
+fn record_line(text: &str, again: &mut String) -> Option<RecordLine> {
     let rest = text.strip_prefix(r#"{"inclusion":["#)?;
     let (hashes, rest) = rest.split_once(r#"],"leaf_index":"#)?;
     let (index, rest) = rest.split_once(r#","record":"#)?;
@@ -60,13 +60,13 @@ fn record_line(text: &str) -> Option<RecordLine> {
             .collect::<Option<Vec<Hash>>>()?
     };
     let record = AuditRecord::from_otlp_log_record_text(canonical).ok()?;
-    let mut again = String::with_capacity(text.len());
-    record.write_otlp_log_record(&mut again);
+    again.clear();
+    record.write_otlp_log_record(again);
     if again != canonical {
         return None;
     }
     again.clear();
-    push_record_line(&mut again, leaf_index, &inclusion, canonical);
+    push_record_line(again, leaf_index, &inclusion, canonical);
     if again != text {
         return None;
     }
@@ -84,6 +84,8 @@ pub struct EntryReader<R> {
     line: u64,
     format: Option<ExportFormat>,
     buffer: Vec<u8>,
+    /// Where the direct path writes a record and its line again.
+    scratch: String,
 }
 
 impl<R: BufRead> EntryReader<R> {
@@ -94,6 +96,7 @@ impl<R: BufRead> EntryReader<R> {
             line: 0,
             format: None,
             buffer: Vec::new(),
+            scratch: String::new(),
         }
     }
 
@@ -109,9 +112,12 @@ impl<R: BufRead> EntryReader<R> {
 
     /// The next entry and its line number, or `None` at the end of the file.
     pub fn next_entry(&mut self) -> Result<Option<(u64, ReadEntry)>, VerifyError> {
-        let Some(text) = self.next_line()? else {
+        if !self.next_line()? {
             return Ok(None);
-        };
+        }
+        // The line stays in the reader's buffer, which keeps its capacity from line to line.
+        let text = std::str::from_utf8(&self.buffer)
+            .map_err(|_| VerifyError::at(self.line, "not valid UTF-8"))?;
         if self.format.is_none() {
             if text == csv::HEADER {
                 self.format = Some(ExportFormat::Csv);
@@ -122,13 +128,13 @@ impl<R: BufRead> EntryReader<R> {
         let line = self.line;
         let entry = match self.format {
             Some(ExportFormat::Csv) => {
-                csv::parse_row(&text).map_err(|problem| VerifyError::at(line, problem))?
+                csv::parse_row(text).map_err(|problem| VerifyError::at(line, problem))?
             }
             _ => {
-                if let Some(record) = record_line(&text) {
+                if let Some(record) = record_line(text, &mut self.scratch) {
                     return Ok(Some((line, ReadEntry::Record(record))));
                 }
-                let entry: Entry = serde_json::from_str(&text)
+                let entry: Entry = serde_json::from_str(text)
                     .map_err(|e| VerifyError::at(line, format!("not an export entry: {e}")))?;
                 if entry.to_line() != text {
                     return Err(VerifyError::at(
@@ -142,14 +148,15 @@ impl<R: BufRead> EntryReader<R> {
         Ok(Some((line, ReadEntry::Entry(entry))))
     }
 
-    fn next_line(&mut self) -> Result<Option<String>, VerifyError> {
+    /// Reads the next line into the buffer, without its newline; `false` at the end.
+    fn next_line(&mut self) -> Result<bool, VerifyError> {
         self.buffer.clear();
         let read = self
             .input
             .read_until(b'\n', &mut self.buffer)
             .map_err(|e| VerifyError::general(format!("reading the export: {e}")))?;
         if read == 0 {
-            return Ok(None);
+            return Ok(false);
         }
         self.line += 1;
         if self.buffer.pop() != Some(b'\n') {
@@ -158,8 +165,6 @@ impl<R: BufRead> EntryReader<R> {
                 "does not end with a newline: the export was cut short",
             ));
         }
-        String::from_utf8(std::mem::take(&mut self.buffer))
-            .map(Some)
-            .map_err(|_| VerifyError::at(self.line, "not valid UTF-8"))
+        Ok(true)
     }
 }

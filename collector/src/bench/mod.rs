@@ -1,12 +1,15 @@
 //! The ingest benchmark hook (not a test): how many records per second the collector stores
 //! when the gate sends batches, measured from the request body to the committed transaction
 //! (decode, validate, canonicalize, hash, dedupe, tree, insert). `cargo xtask bench` can call
-//! it through the `ingest_bench` example; nothing asserts on its numbers.
+//! it through the `ingest_bench` example; nothing asserts on its numbers. `export` measures
+//! the other end: exporting a log and verifying the export (`verify_bench`).
+
+pub mod export;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use jitgate_grant::audit::otlp::{export_logs_request, Resource};
+use jitgate_grant::audit::otlp::{export_logs_request_text, Resource};
 use jitgate_grant::audit::{AuditDecision, AuditRecord};
 
 use crate::audit_log::{AuditLog, CheckpointPolicy};
@@ -43,6 +46,56 @@ impl IngestResult {
     pub fn per_second(&self) -> f64 {
         self.records as f64 / self.elapsed.as_secs_f64().max(f64::EPSILON)
     }
+}
+
+/// The signing seed of every bench log: the verifier key is known without reading the store.
+pub(crate) const SIGNING_SEED: [u8; 32] = [1; 32];
+
+/// The bench log's origin.
+pub(crate) const ORIGIN: &str = "bench.jitgate.invalid/audit";
+
+/// Opens a log for a benchmark in `location` (which should be empty).
+pub(crate) async fn open_log(location: &Location) -> Result<Arc<AuditLog>> {
+    let store = Store::open(location).await?;
+    let signer = NoteSigner::from_seed(ORIGIN, SIGNING_SEED)?;
+    Ok(Arc::new(
+        AuditLog::open(
+            store,
+            signer,
+            CheckpointPolicy::default(),
+            Arc::new(Metrics::default()),
+        )
+        .await?,
+    ))
+}
+
+/// OTLP JSON request bodies as the filter sends them: for each of `senders` (one stream
+/// each), its share of `records` in batches of `batch`.
+pub(crate) fn request_bodies(records: u64, batch: u64, senders: u64) -> Vec<Vec<Vec<u8>>> {
+    let batch = batch.max(1);
+    let senders = senders.max(1);
+    let per_sender = records / senders;
+    (0..senders)
+        .map(|sender| {
+            let resource = Resource {
+                service_name: "jitgate-filter".into(),
+                instance_id: format!("bench-{sender}"),
+            };
+            let stream = format!("bench-{sender}");
+            (0..per_sender.div_ceil(batch))
+                .map(|b| {
+                    let first = b * batch + 1;
+                    let last = ((b + 1) * batch).min(per_sender);
+                    // As the filter sends them: each record's text, assembled.
+                    let texts: Vec<String> = (first..=last)
+                        .map(|s| sample_record(&stream, s).to_otlp_log_record_text())
+                        .collect();
+                    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+                    export_logs_request_text(&resource, "bench", &texts).into_bytes()
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// A realistic record: an allowed chat completion with usage.
@@ -86,44 +139,24 @@ pub fn sample_record(stream: &str, sequence: u64) -> AuditRecord {
 /// `senders` concurrent senders ingesting them, each batch decoded off the async workers as
 /// the HTTP handler does.
 pub async fn ingest(bench: &IngestBench) -> Result<IngestResult> {
-    let store = Store::open(&bench.location).await?;
-    let signer = NoteSigner::from_seed("bench.jitgate.invalid/audit", [1; 32])?;
-    let log = Arc::new(
-        AuditLog::open(
-            store,
-            signer,
-            CheckpointPolicy::default(),
-            Arc::new(Metrics::default()),
-        )
-        .await?,
-    );
-    let batch = bench.batch.max(1);
-    let senders = bench.senders.max(1);
-    let per_sender = bench.records / senders;
-    let queues: Vec<Vec<Vec<u8>>> = (0..senders)
-        .map(|sender| {
-            let resource = Resource {
-                service_name: "jitgate-filter".into(),
-                instance_id: format!("bench-{sender}"),
-            };
-            let stream = format!("bench-{sender}");
-            (0..per_sender.div_ceil(batch))
-                .map(|b| {
-                    let first = b * batch + 1;
-                    let last = ((b + 1) * batch).min(per_sender);
-                    let records: Vec<AuditRecord> =
-                        (first..=last).map(|s| sample_record(&stream, s)).collect();
-                    export_logs_request(&resource, "bench", &records)
-                        .to_string()
-                        .into_bytes()
-                })
-                .collect()
-        })
-        .collect();
+    let log = open_log(&bench.location).await?;
+    let queues = request_bodies(bench.records, bench.batch, bench.senders);
     let started = Instant::now();
+    let stored = ingest_all(&log, queues).await?;
+    let elapsed = started.elapsed();
+    log.store().close().await;
+    Ok(IngestResult {
+        records: stored,
+        elapsed,
+    })
+}
+
+/// Ingests each sender's queue of bodies concurrently, each batch decoded off the async
+/// workers as the HTTP handler does; the number of records stored.
+pub(crate) async fn ingest_all(log: &Arc<AuditLog>, queues: Vec<Vec<Vec<u8>>>) -> Result<u64> {
     let mut tasks = Vec::new();
     for queue in queues {
-        let log = Arc::clone(&log);
+        let log = Arc::clone(log);
         tasks.push(tokio::spawn(async move {
             let mut stored = 0;
             for body in queue {
@@ -140,10 +173,5 @@ pub async fn ingest(bench: &IngestBench) -> Result<IngestResult> {
     for task in tasks {
         stored += task.await??;
     }
-    let elapsed = started.elapsed();
-    log.store().close().await;
-    Ok(IngestResult {
-        records: stored,
-        elapsed,
-    })
+    Ok(stored)
 }
