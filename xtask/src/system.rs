@@ -8,7 +8,7 @@ use crate::command::Cmd;
 use crate::error::Error;
 
 /// The Debian packages `cargo xtask test` and `cargo xtask bench` need.
-// `wrk` makes the benchmarks' load; `nghttp2-client` brings `h2load`, for HTTP/2 load by hand.
+// `wrk` makes the benchmarks' HTTP/1.1 load; `nghttp2-client` brings `h2load`, their HTTP/2 load.
 pub const PACKAGES: [&str; 5] = ["postgresql", "chromium", "curl", "wrk", "nghttp2-client"];
 
 /// Which of `packages` are installed already, as `(missing, summary)`.
