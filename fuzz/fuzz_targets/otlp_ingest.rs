@@ -63,10 +63,11 @@ fuzz_target!(|data: &[u8]| {
         instance_id: "fuzz-1".into(),
     };
     let request = export_logs_request(&resource, "0", &accepted);
+    let text = request.to_string();
     let again = if from_json {
         protobuf::decode(&protobuf::client::export_request(&request))
     } else {
-        json::decode(request.to_string().as_bytes())
+        json::decode(text.as_bytes())
     };
     let again = again.expect("an envelope of accepted records decodes");
     let (candidates_again, rejections_again) = ingest::validate(again);
