@@ -5,6 +5,7 @@
 //! `--sender KIND:STREAM_PREFIX:SECRET_FILE`, one per gateway deployment and one for the
 //! issuer, so a sender's credential only ever sits in a file.
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -170,11 +171,21 @@ async fn serve_until_stopped(args: ServeArgs) -> Result<()> {
     let address = listener
         .local_addr()
         .map_err(jitgate_collector::Error::io("listener"))?;
-    println!(
+    // Written, not `println!`ed: a supervisor that read the first line and closed the pipe
+    // (tests, scripts waiting for the address) must not crash the collector with EPIPE.
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(
+        stdout,
         "jitgate collector listening on http://{address} ({} log)",
         collector.log().store().backend()
     );
-    println!("checkpoint verifier key: {}", collector.log().verifier());
+    let _ = writeln!(
+        stdout,
+        "checkpoint verifier key: {}",
+        collector.log().verifier()
+    );
+    let _ = stdout.flush();
+    drop(stdout);
     serve::run(collector, listener, shutdown_signal()).await
 }
 
