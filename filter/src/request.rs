@@ -208,7 +208,7 @@ impl RequestFlow {
         if body_size > state.settings.policy.max_body_bytes {
             // Refuse as soon as the limit is crossed instead of buffering the rest.
             self.awaiting_model = false;
-            let now_ms = self.decision_time();
+            let now_ms = host.now_ms();
             let decision = self.decide(
                 state,
                 host,
@@ -222,7 +222,7 @@ impl RequestFlow {
         }
         self.awaiting_model = false;
         let model = self.model_from_body(state, host, body_size);
-        let now_ms = self.decision_time();
+        let now_ms = host.now_ms();
         let decision = self.decide(state, host, as_fact(&model), now_ms);
         self.act(state, host, decision)
     }
@@ -251,17 +251,9 @@ impl RequestFlow {
         // such (the host never returns more than it holds).
         let readable = state.settings.policy.max_body_bytes.saturating_add(1);
         let model = self.model_from_body(state, host, readable.max(self.body_size));
-        let now_ms = self.decision_time();
+        let now_ms = host.now_ms();
         let decision = self.decide(state, host, as_fact(&model), now_ms);
         self.act(state, host, decision)
-    }
-
-    /// The time a decision on the body is made at: when the request arrived, read once in
-    /// [`Self::on_headers`]. Expiry and `nbf` are judged as of the request, which is what a
-    /// client sending its body slowly expects; revocations are judged on the current set all
-    /// the same. Saves a host call on every body-scoped request.
-    fn decision_time(&self) -> u64 {
-        self.started_ms
     }
 
     /// What a later request callback does once the decision is made: a refusal already sent
