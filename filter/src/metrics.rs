@@ -106,9 +106,4 @@ impl PendingCounts {
             host.increment(counter, by);
         }
     }
-
-    /// Whether nothing waits to be flushed.
-    pub fn is_empty(&self) -> bool {
-        self.counts.is_empty()
-    }
 }

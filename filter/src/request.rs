@@ -187,10 +187,7 @@ impl RequestFlow {
     fn account_request_body(&mut self, body_size: usize, step: Step) {
         self.request_body_held = u64::try_from(body_size).unwrap_or(u64::MAX);
         if step == Step::Continue {
-            self.request_body_passed = self
-                .request_body_passed
-                .saturating_add(self.request_body_held);
-            self.request_body_held = 0;
+            self.release_held_body();
         }
     }
 
@@ -233,12 +230,17 @@ impl RequestFlow {
     pub fn on_trailers(&mut self, state: &mut VmState, host: &mut impl RequestHost) -> Step {
         let step = self.check_at_trailers(state, host);
         if step == Step::Continue {
-            self.request_body_passed = self
-                .request_body_passed
-                .saturating_add(self.request_body_held);
-            self.request_body_held = 0;
+            self.release_held_body();
         }
         step
+    }
+
+    /// What was held goes upstream with the callback that continues.
+    fn release_held_body(&mut self) {
+        self.request_body_passed = self
+            .request_body_passed
+            .saturating_add(self.request_body_held);
+        self.request_body_held = 0;
     }
 
     fn check_at_trailers(&mut self, state: &mut VmState, host: &mut impl RequestHost) -> Step {
