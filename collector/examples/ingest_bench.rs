@@ -6,8 +6,7 @@
 
 use std::process::ExitCode;
 
-use jitgate_collector::bench::{ingest, IngestBench};
-use jitgate_collector::store::Location;
+use jitgate_collector::bench::{ingest, locations, IngestBench};
 
 struct Args {
     records: u64,
@@ -53,11 +52,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let mut runs = vec![("sqlite", Location::Sqlite(dir.path().join("bench.db")))];
-    if let Some(url) = &args.postgres {
-        runs.push(("postgres", Location::Postgres(url.clone())));
-    }
-    for (name, location) in runs {
+    for (name, location) in locations(dir.path(), args.postgres.as_deref()) {
         let bench = IngestBench {
             location,
             records: args.records,

@@ -19,6 +19,16 @@ use crate::metrics::Metrics;
 use crate::note::NoteSigner;
 use crate::store::{Location, Store};
 
+/// The stores a benchmark example runs against, by name: always a SQLite file in `dir`, and
+/// the PostgreSQL database at `postgres` when one is given.
+pub fn locations(dir: &std::path::Path, postgres: Option<&str>) -> Vec<(&'static str, Location)> {
+    let mut locations = vec![("sqlite", Location::Sqlite(dir.join("bench.db")))];
+    if let Some(url) = postgres {
+        locations.push(("postgres", Location::Postgres(url.to_owned())));
+    }
+    locations
+}
+
 /// What to measure.
 #[derive(Debug, Clone)]
 pub struct IngestBench {
