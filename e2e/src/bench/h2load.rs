@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::bench::configuration::BenchRequest;
 use crate::bench::error::BenchError;
-use crate::bench::pin;
+use crate::bench::{pin, tool};
 
 /// One h2load run.
 #[derive(Debug, Clone, Copy)]
@@ -108,24 +108,9 @@ pub fn run(load: &H2Load<'_>) -> Result<H2Result, BenchError> {
             .args(["-H", "content-type: application/json"]);
     }
     command.arg(format!("http://{}{}", load.listener, load.request.path));
-    let output = command.output().map_err(|_| BenchError::ToolMissing {
-        tool: "h2load".into(),
-        hint: "run `cargo xtask setup` as root (Debian package `nghttp2-client`)".into(),
-    })?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let failed = |detail: String| BenchError::ToolFailed {
-        tool: "h2load".into(),
-        detail,
-    };
-    if !output.status.success() {
-        return Err(failed(format!(
-            "{}: {}{}",
-            output.status,
-            stdout.trim(),
-            String::from_utf8_lossy(&output.stderr).trim()
-        )));
-    }
-    parse(&stdout).map_err(|missing| failed(format!("no {missing} in: {}", stdout.trim())))
+    let stdout = tool::stdout_of("h2load", "nghttp2-client", command)?;
+    parse(&stdout)
+        .map_err(|missing| tool::failed("h2load", format!("no {missing} in: {}", stdout.trim())))
 }
 
 /// Parses h2load's summary; the name of the first line or field it could not find otherwise.

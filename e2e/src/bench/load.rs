@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::bench::configuration::BenchRequest;
 use crate::bench::error::BenchError;
-use crate::bench::pin;
+use crate::bench::{pin, tool};
 
 /// The script every configuration's load runs through.
 pub const WRK_SCRIPT: &str = include_str!("../../../bench/wrk/request.lua");
@@ -95,21 +95,9 @@ pub fn wrk_version() -> Option<String> {
 
 /// Runs `wrk` once and parses its result line.
 pub fn run(load: &Load<'_>) -> Result<LoadResult, BenchError> {
-    let output = command(load).output().map_err(|_| missing())?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let failed = |detail: String| BenchError::ToolFailed {
-        tool: "wrk".into(),
-        detail,
-    };
-    if !output.status.success() {
-        return Err(failed(format!(
-            "{}: {}{}",
-            output.status,
-            stdout.trim(),
-            String::from_utf8_lossy(&output.stderr).trim()
-        )));
-    }
-    parse_result(&stdout).ok_or_else(|| failed(format!("no result line in: {}", stdout.trim())))
+    let stdout = tool::stdout_of("wrk", "wrk", command(load))?;
+    parse_result(&stdout)
+        .ok_or_else(|| tool::failed("wrk", format!("no result line in: {}", stdout.trim())))
 }
 
 /// Starts `wrk` in the background, its output discarded: load that runs while something

@@ -35,6 +35,7 @@ pub mod stats;
 pub mod throughput;
 pub mod timeline;
 pub mod tokens;
+pub mod tool;
 
 pub use configuration::Configuration;
 pub use error::BenchError;

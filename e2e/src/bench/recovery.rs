@@ -26,10 +26,10 @@ use crate::bench::error::BenchError;
 use crate::bench::load::{self, Load};
 use crate::bench::pin::{self, Cores};
 use crate::bench::plan::Plan;
-use crate::bench::stand::{self, LoadFiles, REVIEWER_CREDENTIAL, SENDER_CREDENTIAL};
+use crate::bench::stand::{self, LoadFiles, SENDER_CREDENTIAL};
 use crate::bench::stats::percentile;
 use crate::bench::timeline::{ProbeAnswer, Timeline};
-use crate::collector::{CollectorProcess, CollectorSender, FILTER_SERVICE_NAME};
+use crate::collector::CollectorProcess;
 use crate::envoy::Envoy;
 use crate::ports::free_loopback_addr;
 use crate::raw_http::{self, RawRequest};
@@ -110,15 +110,7 @@ pub fn measure(plan: &Plan) -> Result<RecoveryFigures, BenchError> {
     };
     let collector_dir = temp()?;
     let files = LoadFiles::write(temp()?, 0)?;
-    let mut collector = CollectorProcess::start(
-        collector_dir.path(),
-        free_loopback_addr()?,
-        &[CollectorSender::gateway(
-            FILTER_SERVICE_NAME,
-            SENDER_CREDENTIAL,
-        )],
-        REVIEWER_CREDENTIAL,
-    )?;
+    let mut collector = stand::start_collector(collector_dir.path())?;
     let envoy = start_envoy(plan, collector.addr())?;
     let cores = Cores::pick();
     if let Some(cores) = cores {

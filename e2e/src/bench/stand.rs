@@ -149,15 +149,7 @@ impl Stand {
         let files = LoadFiles::write(dir, fresh)?;
         // Every configuration's Envoy is one gateway deployment to the collector (the
         // filter's default service name), sharing its credential.
-        let collector = CollectorProcess::start(
-            &collector_dir,
-            free_loopback_addr()?,
-            &[CollectorSender::gateway(
-                FILTER_SERVICE_NAME,
-                SENDER_CREDENTIAL,
-            )],
-            REVIEWER_CREDENTIAL,
-        )?;
+        let collector = start_collector(&collector_dir)?;
         let mut envoys = Vec::new();
         for &configuration in configurations {
             let mut spec = configuration.spec(
@@ -241,6 +233,20 @@ fn probe(configuration: Configuration, envoy: &Envoy, files: &LoadFiles) -> Resu
             ),
         })
     }
+}
+
+/// The collector every audited configuration streams to: one gateway sender (the filter's
+/// default service name) and the bench's reviewer, data in `dir`.
+pub fn start_collector(dir: &Path) -> Result<CollectorProcess, BenchError> {
+    Ok(CollectorProcess::start(
+        dir,
+        free_loopback_addr()?,
+        &[CollectorSender::gateway(
+            FILTER_SERVICE_NAME,
+            SENDER_CREDENTIAL,
+        )],
+        REVIEWER_CREDENTIAL,
+    )?)
 }
 
 /// Every request the load generators counted as served was allowed by the gate (not passed
